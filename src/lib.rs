@@ -1,0 +1,23 @@
+//! claudine: a systemd-native queue that runs Claude Code tasks, or any
+//! command, each in its own transient scope.
+//!
+//! # Layout
+//!
+//! - [`core`]: the pure logic (task state machine, ready queue, admission).
+//!   No I/O, no clock, no async.
+//! - [`proto`]: the versioned HTTP+JSON protocol over the Unix socket.
+//! - [`supervise`]: the per-task supervisor that lives inside the scope,
+//!   drops privileges, runs the command and records its exit status.
+//! - [`store`]: the SQLite store (WAL, versioned schema).
+//! - [`config`]: `/etc/claudine/claudine.toml`.
+//! - [`host`]: procfs host sampling for admission.
+//! - [`systemd`]: the systemd D-Bus adapter (zbus).
+//! - [`daemon`]: the actor that owns the state, the socket server, launch and
+//!   restart reconciliation.
+//! - [`cli`]: `claudinectl`.
+//!
+//! See ARCHITECTURE.md for the invariants.
+
+pub mod core;
+pub mod proto;
+pub mod supervise;

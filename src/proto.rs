@@ -1,0 +1,199 @@
+//! The wire protocol between `claudinectl` and `claudined`.
+//!
+//! HTTP/1.1 with JSON bodies over the Unix socket
+//! [`DEFAULT_SOCKET`](crate::proto::DEFAULT_SOCKET), so `curl --unix-socket`
+//! works as well as the CLI. Every path starts with `/v1`; a breaking change
+//! gets a new prefix. Clients send `Claudine-Protocol: 1`; the daemon refuses
+//! a different value with 400 `unsupported_protocol` (a missing header is
+//! accepted so plain curl works).
+//!
+//! | method | path                       | body            | answer                       |
+//! |--------|----------------------------|-----------------|------------------------------|
+//! | GET    | /v1/version                |                 | [`VersionResponse`]          |
+//! | POST   | /v1/tasks                  | [`SubmitRequest`] | 201 [`SubmitResponse`]     |
+//! | GET    | /v1/tasks?all=1&user=NAME  |                 | [`ListResponse`]             |
+//! | GET    | /v1/tasks/{id}             |                 | [`TaskView`]                 |
+//! | POST   | /v1/tasks/{id}/cancel      | [`CancelRequest`] | [`TaskView`]               |
+//! | GET    | /v1/tasks/{id}/wait        |                 | [`TaskView`] once terminal   |
+//! | GET    | /v1/tasks/{id}/logs?tail=N&follow=1 |        | `text/plain` stream of the log |
+//!
+//! Errors are a non-2xx status with an [`ErrorBody`]. A request body larger
+//! than [`MAX_REQUEST_BYTES`] is refused with 413 before it is read, and the
+//! connection is closed. Another user's task answers exactly like a task that
+//! does not exist (404 `not_found`), so ids cannot be probed.
+
+use crate::core::{Priority, Task, TaskId, TaskState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_HEADER: &str = "claudine-protocol";
+pub const DEFAULT_SOCKET: &str = "/run/claudine/claudine.sock";
+/// Largest request body the daemon reads (1 MiB).
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    /// The command and its arguments, executed without a shell.
+    pub argv: Vec<String>,
+    /// Absolute working directory, entered as the submitting user.
+    pub cwd: String,
+    #[serde(default)]
+    pub priority: Priority,
+    /// Extra environment variables (`--env KEY=VALUE`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// When true, `env` is the caller's whole environment and replaces the
+    /// login-like base instead of adding to it.
+    #[serde(default)]
+    pub inherit_env: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    pub id: TaskId,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionResponse {
+    pub protocol: u32,
+    pub version: String,
+}
+
+/// What a client sees of a task. Environment values are never sent back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskView {
+    pub id: TaskId,
+    pub owner_uid: u32,
+    pub owner: String,
+    pub priority: Priority,
+    pub state: TaskState,
+    pub argv: Vec<String>,
+    pub cwd: String,
+    /// Names of the extra environment variables (values are withheld).
+    pub env_keys: Vec<String>,
+    pub created_ms: i64,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub reason: Option<String>,
+    pub cancel_requested: Option<String>,
+    /// The scope while the task is Starting or Running.
+    pub unit: Option<String>,
+    /// 1-based place in start order while Queued.
+    pub queue_position: Option<usize>,
+    /// Why a queued task has not started yet.
+    pub waiting_reason: Option<String>,
+    pub attempts: u32,
+}
+
+impl TaskView {
+    pub fn from_task(
+        t: &Task,
+        queue_position: Option<usize>,
+        waiting_reason: Option<String>,
+    ) -> Self {
+        TaskView {
+            id: t.id,
+            owner_uid: t.owner_uid,
+            owner: t.owner_name.clone(),
+            priority: t.priority,
+            state: t.state,
+            argv: t.argv.clone(),
+            cwd: t.cwd.clone(),
+            env_keys: t.env.iter().map(|(k, _)| k.clone()).collect(),
+            created_ms: t.created_ms,
+            started_ms: t.started_ms,
+            finished_ms: t.finished_ms,
+            exit_code: t.exit_code,
+            signal: t.signal,
+            reason: t.reason.clone(),
+            cancel_requested: t.cancel_requested.clone(),
+            unit: t.state.is_active().then(|| t.unit_name()),
+            queue_position,
+            waiting_reason,
+            attempts: t.attempts,
+        }
+    }
+
+    /// Exit code for `claudinectl wait`; see [`Task::wait_code`].
+    pub fn wait_code(&self) -> i32 {
+        match (self.exit_code, self.signal) {
+            (Some(code), _) => code,
+            (None, Some(sig)) => 128 + sig,
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListResponse {
+    pub tasks: Vec<TaskView>,
+    /// Queue-wide counts the caller may see.
+    pub queued: usize,
+    pub running: usize,
+}
+
+/// Machine-readable error kinds; `claudinectl` maps them to exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Unknown id, or a task of another user (deliberately the same answer).
+    NotFound,
+    /// The request was understood but its content is invalid.
+    InvalidRequest,
+    /// The request could not be parsed (bad JSON, wrong types, unknown field).
+    MalformedRequest,
+    PayloadTooLarge,
+    UnsupportedProtocol,
+    /// The caller may not do this (e.g. `--user` filter by a non-admin).
+    PermissionDenied,
+    /// The task is in a state where the action is impossible.
+    Conflict,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::NotFound => 404,
+            ErrorCode::InvalidRequest
+            | ErrorCode::MalformedRequest
+            | ErrorCode::UnsupportedProtocol => 400,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::PermissionDenied => 403,
+            ErrorCode::Conflict => 409,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ErrorInfo {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorInfo {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorInfo {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorInfo,
+}
