@@ -18,6 +18,8 @@
 //!
 //! See ARCHITECTURE.md for the invariants.
 
+pub mod config;
 pub mod core;
 pub mod proto;
+pub mod store;
 pub mod supervise;

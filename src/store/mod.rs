@@ -1,0 +1,408 @@
+//! The embedded store: SQLite in WAL mode with `synchronous=FULL`, one
+//! connection owned by the daemon's actor.
+//!
+//! Rules this module keeps:
+//! - the database file is created 0600 (root only) and never through a
+//!   symlink;
+//! - an unreadable, corrupt or newer-schema database is refused with an error
+//!   naming the path, before anything is written to it;
+//! - every state change is one transaction that updates the task row and
+//!   appends its lifecycle event, so no transition is ever lost or half-kept.
+
+mod schema;
+
+use crate::core::{Priority, Task, TaskId, TaskState};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+pub use schema::LATEST as SCHEMA_VERSION;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create database {path}: {source}")]
+    Create { path: PathBuf, source: std::io::Error },
+    #[error("cannot open database {path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("database {path} is corrupt or not a claudine database ({detail}); refusing to start, the file is left untouched")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("database {path} has schema version {found}, newer than the {supported} this claudined supports; refusing to start, the file is left untouched (install a newer claudine)")]
+    TooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error("database {path}: migration to schema version {version} failed: {source}")]
+    Migrate { path: PathBuf, version: i64, source: rusqlite::Error },
+    #[error("database {path}: {step}: {source}")]
+    Query { path: PathBuf, step: &'static str, source: rusqlite::Error },
+    #[error("database {path}: task {id} has an invalid {column}: {detail}")]
+    Decode { path: PathBuf, id: TaskId, column: &'static str, detail: String },
+}
+
+/// A task as submitted, before the store gives it an id.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub owner_uid: u32,
+    pub owner_name: String,
+    pub priority: Priority,
+    pub argv: Vec<String>,
+    pub cwd: String,
+    pub env: Vec<(String, String)>,
+    pub inherit_env: bool,
+    pub created_ms: i64,
+}
+
+/// One row of a task's lifecycle history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub task_id: TaskId,
+    pub at_ms: i64,
+    pub event: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub detail: Option<String>,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const TASK_COLUMNS: &str = "id, owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, \
+     created_ms, started_ms, finished_ms, exit_code, signal, reason, cancel_requested, supervisor_pid, attempts";
+
+impl Store {
+    /// Open (or create) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let fresh = create_private_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )
+        .map_err(|source| StoreError::Open { path: path.into(), source })?;
+        let mut store = Store { conn, path: path.into() };
+        // Read-only checks first: nothing is written to a file we refuse.
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| store.corrupt(e.to_string()))?;
+        if version > schema::LATEST {
+            return Err(StoreError::TooNew { path: path.into(), found: version, supported: schema::LATEST });
+        }
+        if !fresh {
+            let check: String = store
+                .conn
+                .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                .map_err(|e| store.corrupt(e.to_string()))?;
+            if check != "ok" {
+                return Err(store.corrupt(check));
+            }
+            if version == 0 && store.has_tables()? {
+                return Err(store.corrupt("tables present but no schema version".into()));
+            }
+        }
+        store
+            .conn
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(|source| StoreError::Query { path: path.into(), step: "set pragmas", source })?;
+        store.migrate(version)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn corrupt(&self, detail: String) -> StoreError {
+        StoreError::Corrupt { path: self.path.clone(), detail }
+    }
+
+    fn query_err(&self, step: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Query { path: self.path.clone(), step, source }
+    }
+
+    fn has_tables(&self) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(|e| self.corrupt(e.to_string()))?;
+        Ok(n > 0)
+    }
+
+    fn migrate(&mut self, from: i64) -> Result<(), StoreError> {
+        for version in from..schema::LATEST {
+            let path = self.path.clone();
+            let err = |source| StoreError::Migrate { path: path.clone(), version: version + 1, source };
+            let tx = self.conn.transaction().map_err(err)?;
+            tx.execute_batch(schema::MIGRATIONS[version as usize]).map_err(err)?;
+            tx.pragma_update(None, "user_version", version + 1).map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Store a new Queued task and its `submitted` event; returns it with its id.
+    pub fn insert(&mut self, new: NewTask) -> Result<Task, StoreError> {
+        let path = self.path.clone();
+        let err = |step: &'static str| {
+            let path = path.clone();
+            move |source| StoreError::Query { path, step, source }
+        };
+        let tx = self.conn.transaction().map_err(err("begin submit"))?;
+        tx.execute(
+            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8)",
+            params![
+                new.owner_uid,
+                new.owner_name,
+                new.priority.as_str(),
+                json(&new.argv),
+                new.cwd,
+                json(&new.env),
+                new.inherit_env,
+                new.created_ms
+            ],
+        )
+        .map_err(err("insert task"))?;
+        let id = tx.last_insert_rowid();
+        insert_event(&tx, id, new.created_ms, "submitted", None, TaskState::Queued, None)
+            .map_err(err("insert event"))?;
+        tx.commit().map_err(err("commit submit"))?;
+        Ok(Task {
+            id,
+            owner_uid: new.owner_uid,
+            owner_name: new.owner_name,
+            priority: new.priority,
+            state: TaskState::Queued,
+            argv: new.argv,
+            cwd: new.cwd,
+            env: new.env,
+            inherit_env: new.inherit_env,
+            created_ms: new.created_ms,
+            started_ms: None,
+            finished_ms: None,
+            exit_code: None,
+            signal: None,
+            reason: None,
+            cancel_requested: None,
+            supervisor_pid: None,
+            attempts: 0,
+        })
+    }
+
+    /// Persist `after` (the result of a transition from `before`) together with
+    /// its lifecycle event, in one transaction.
+    pub fn save(&mut self, before: &Task, after: &Task, event: &str, at_ms: i64) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |step: &'static str| {
+            let path = path.clone();
+            move |source| StoreError::Query { path, step, source }
+        };
+        let tx = self.conn.transaction().map_err(err("begin update"))?;
+        let n = tx
+            .execute(
+                "UPDATE tasks SET state = ?2, env = ?3, started_ms = ?4, finished_ms = ?5, exit_code = ?6,
+                     signal = ?7, reason = ?8, cancel_requested = ?9, supervisor_pid = ?10, attempts = ?11,
+                     priority = ?12
+                 WHERE id = ?1",
+                params![
+                    after.id,
+                    after.state.as_str(),
+                    json(&after.env),
+                    after.started_ms,
+                    after.finished_ms,
+                    after.exit_code,
+                    after.signal,
+                    after.reason,
+                    after.cancel_requested,
+                    after.supervisor_pid,
+                    after.attempts,
+                    after.priority.as_str(),
+                ],
+            )
+            .map_err(err("update task"))?;
+        if n != 1 {
+            return Err(StoreError::Query {
+                path: self.path.clone(),
+                step: "update task",
+                source: rusqlite::Error::QueryReturnedNoRows,
+            });
+        }
+        let detail = after.reason.clone().or_else(|| after.cancel_requested.clone());
+        insert_event(&tx, after.id, at_ms, event, Some(before.state), after.state, detail.as_deref())
+            .map_err(err("insert event"))?;
+        tx.commit().map_err(err("commit update"))?;
+        Ok(())
+    }
+
+    /// Every task that is not terminal, in id order.
+    pub fn unfinished(&self) -> Result<Vec<Task>, StoreError> {
+        self.select(
+            &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ('queued','starting','running') ORDER BY id"),
+            params![],
+        )
+    }
+
+    pub fn get(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1");
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.query_err("prepare get"))?;
+        let row = stmt.query_row(params![id], raw_task).optional().map_err(self.query_err("get task"))?;
+        row.map(|r| self.decode(r)).transpose()
+    }
+
+    /// Terminal tasks, newest first, optionally of one owner, at most `limit`.
+    pub fn finished(&self, owner: Option<u32>, limit: Option<usize>) -> Result<Vec<Task>, StoreError> {
+        let limit = limit.map(|l| l as i64).unwrap_or(-1);
+        let terminal = "state IN ('succeeded','failed','cancelled','interrupted')";
+        match owner {
+            Some(uid) => self.select(
+                &format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE owner_uid = ?1 AND {terminal} ORDER BY id DESC LIMIT ?2"
+                ),
+                params![uid, limit],
+            ),
+            None => self.select(
+                &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE {terminal} ORDER BY id DESC LIMIT ?1"),
+                params![limit],
+            ),
+        }
+    }
+
+    /// The lifecycle history of one task, oldest first.
+    pub fn events(&self, id: TaskId) -> Result<Vec<EventRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT task_id, at_ms, event, from_state, to_state, detail FROM task_events
+                 WHERE task_id = ?1 ORDER BY seq",
+            )
+            .map_err(self.query_err("prepare events"))?;
+        let rows = stmt
+            .query_map(params![id], |r| {
+                Ok(EventRow {
+                    task_id: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    event: r.get(2)?,
+                    from_state: r.get(3)?,
+                    to_state: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            })
+            .map_err(self.query_err("read events"))?;
+        rows.collect::<Result<_, _>>().map_err(self.query_err("read events"))
+    }
+
+    fn select(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Task>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(self.query_err("prepare select"))?;
+        let raws = stmt
+            .query_map(params, raw_task)
+            .map_err(self.query_err("select tasks"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.query_err("select tasks"))?;
+        raws.into_iter().map(|r| self.decode(r)).collect()
+    }
+
+    fn decode(&self, r: RawTask) -> Result<Task, StoreError> {
+        let bad = |column, detail: String| StoreError::Decode { path: self.path.clone(), id: r.id, column, detail };
+        Ok(Task {
+            id: r.id,
+            owner_uid: r.owner_uid,
+            owner_name: r.owner_name.clone(),
+            priority: r.priority.parse().map_err(|e| bad("priority", e))?,
+            state: r.state.parse().map_err(|e| bad("state", e))?,
+            argv: serde_json::from_str(&r.argv).map_err(|e| bad("argv", e.to_string()))?,
+            cwd: r.cwd.clone(),
+            env: serde_json::from_str(&r.env).map_err(|e| bad("env", e.to_string()))?,
+            inherit_env: r.inherit_env,
+            created_ms: r.created_ms,
+            started_ms: r.started_ms,
+            finished_ms: r.finished_ms,
+            exit_code: r.exit_code,
+            signal: r.signal,
+            reason: r.reason,
+            cancel_requested: r.cancel_requested,
+            supervisor_pid: r.supervisor_pid,
+            attempts: r.attempts,
+        })
+    }
+}
+
+struct RawTask {
+    id: TaskId,
+    owner_uid: u32,
+    owner_name: String,
+    priority: String,
+    state: String,
+    argv: String,
+    cwd: String,
+    env: String,
+    inherit_env: bool,
+    created_ms: i64,
+    started_ms: Option<i64>,
+    finished_ms: Option<i64>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    reason: Option<String>,
+    cancel_requested: Option<String>,
+    supervisor_pid: Option<u32>,
+    attempts: u32,
+}
+
+fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
+    Ok(RawTask {
+        id: r.get(0)?,
+        owner_uid: r.get(1)?,
+        owner_name: r.get(2)?,
+        priority: r.get(3)?,
+        state: r.get(4)?,
+        argv: r.get(5)?,
+        cwd: r.get(6)?,
+        env: r.get(7)?,
+        inherit_env: r.get(8)?,
+        created_ms: r.get(9)?,
+        started_ms: r.get(10)?,
+        finished_ms: r.get(11)?,
+        exit_code: r.get(12)?,
+        signal: r.get(13)?,
+        reason: r.get(14)?,
+        cancel_requested: r.get(15)?,
+        supervisor_pid: r.get(16)?,
+        attempts: r.get(17)?,
+    })
+}
+
+fn insert_event(
+    tx: &rusqlite::Transaction<'_>,
+    id: TaskId,
+    at_ms: i64,
+    event: &str,
+    from: Option<TaskState>,
+    to: TaskState,
+    detail: Option<&str>,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT INTO task_events (task_id, at_ms, event, from_state, to_state, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![id, at_ms, event, from.map(|s| s.as_str()), to.as_str(), detail])
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serializing strings cannot fail")
+}
+
+/// Create the database file 0600 without following a symlink. Returns true
+/// if it did not exist before.
+fn create_private_file(path: &Path) -> Result<bool, StoreError> {
+    let res = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path);
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(source) => Err(StoreError::Create { path: path.into(), source }),
+    }
+}
+
+#[cfg(test)]
+mod tests;
