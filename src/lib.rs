@@ -3,23 +3,27 @@
 //!
 //! # Layout
 //!
-//! - [`core`]: the pure logic (task state machine, ready queue, admission).
+//! - `core`: the pure logic (task state machine, ready queue, admission).
 //!   No I/O, no clock, no async.
-//! - [`proto`]: the versioned HTTP+JSON protocol over the Unix socket.
-//! - [`supervise`]: the per-task supervisor that lives inside the scope,
+//! - `proto`: the versioned HTTP+JSON protocol over the Unix socket.
+//! - `supervise`: the per-task supervisor that lives inside the scope,
 //!   drops privileges, runs the command and records its exit status.
-//! - [`store`]: the SQLite store (WAL, versioned schema).
-//! - [`config`]: `/etc/claudine/claudine.toml`.
-//! - [`host`]: procfs host sampling for admission.
-//! - [`systemd`]: the systemd D-Bus adapter (zbus).
-//! - [`daemon`]: the actor that owns the state, the socket server, launch and
+//! - `store`: the SQLite store (WAL, versioned schema).
+//! - `config`: `/etc/claudine/claudine.toml`.
+//! - `host`: procfs host sampling for admission.
+//! - `systemd`: the systemd D-Bus adapter (zbus).
+//! - `daemon`: the actor that owns the state, the socket server, launch and
 //!   restart reconciliation.
-//! - [`cli`]: `claudinectl`.
+//! - `cli`: `claudinectl`.
 //!
 //! See ARCHITECTURE.md for the invariants.
 
+pub mod cli;
 pub mod config;
 pub mod core;
+pub mod daemon;
+pub mod host;
 pub mod proto;
 pub mod store;
 pub mod supervise;
+pub mod systemd;

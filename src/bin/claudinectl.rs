@@ -1,1 +1,6 @@
-fn main() {}
+//! `claudinectl`: the command-line client; everything is in
+//! [`claudine::cli`].
+
+fn main() {
+    std::process::exit(claudine::cli::main());
+}

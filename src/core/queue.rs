@@ -34,6 +34,11 @@ impl ReadyQueue {
         self.set.remove(&(priority, id))
     }
 
+    /// Ids in start order.
+    pub fn iter(&self) -> impl Iterator<Item = TaskId> + '_ {
+        self.set.iter().map(|(_, id)| *id)
+    }
+
     pub fn len(&self) -> usize {
         self.set.len()
     }

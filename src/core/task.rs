@@ -259,7 +259,7 @@ impl Task {
                 t.state = Running;
                 t.started_ms = Some(*now_ms);
             }
-            (Starting, Transition::LaunchFailed { reason, now_ms }) => {
+            (Queued | Starting, Transition::LaunchFailed { reason, now_ms }) => {
                 t.finish(Failed, reason.clone(), *now_ms);
             }
             (Starting, Transition::Requeue { reason }) => {

@@ -1,0 +1,20 @@
+//! One module per subcommand: its clap arguments, its request and how its
+//! answer is shown.
+
+pub mod cancel;
+pub mod list;
+pub mod logs;
+pub mod status;
+pub mod submit;
+pub mod version;
+pub mod wait;
+
+use crate::core::TaskId;
+
+/// clap parser for a task id: a positive integer.
+pub(crate) fn parse_id(s: &str) -> Result<TaskId, String> {
+    match s.parse::<TaskId>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(format!("invalid task id {s:?}: expected a positive number")),
+    }
+}

@@ -1,0 +1,169 @@
+//! `claudinectl status`: everything about one task.
+
+use crate::cli::client::Client;
+use crate::cli::error::CliError;
+use crate::cli::format;
+use crate::cli::{exit, Output};
+use crate::core::TaskId;
+use crate::proto::TaskView;
+use chrono::TimeZone;
+use clap::Args;
+
+const EXAMPLES: &str = "\
+Examples:
+  claudinectl status 42
+  claudinectl status 42 --json | jq -r .state";
+
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
+pub struct StatusArgs {
+    /// The task's id
+    #[arg(value_parser = super::parse_id)]
+    pub id: TaskId,
+}
+
+pub async fn run(client: &Client, args: StatusArgs, o: &mut Output<'_>) -> Result<i32, CliError> {
+    let answer = client.task(args.id).await?;
+    if o.json {
+        o.json_value(&answer.raw)?;
+    } else {
+        let text = block(&answer.value, format::now_ms(), &chrono::Local);
+        o.out.write_all(text.as_bytes()).map_err(CliError::Output)?;
+    }
+    Ok(exit::OK)
+}
+
+/// `key: value` lines, times in `tz`; fields that do not apply are left out.
+pub fn block<Tz: TimeZone>(t: &TaskView, now_ms: i64, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let ago = |ms: i64| format::duration(now_ms - ms);
+    let clean = |s: &str| format::sanitize(s).into_owned();
+    let mut fields: Vec<(&str, String)> = vec![
+        ("id", t.id.to_string()),
+        ("state", t.state.to_string()),
+        ("owner", format!("{} (uid {})", clean(&t.owner), t.owner_uid)),
+        ("priority", t.priority.to_string()),
+        ("command", format::shell_join(&t.argv)),
+        ("cwd", clean(&t.cwd)),
+    ];
+    if !t.env_keys.is_empty() {
+        let keys: Vec<String> = t.env_keys.iter().map(|k| clean(k)).collect();
+        fields.push(("env", keys.join(" ")));
+    }
+    fields.push((
+        "created",
+        format!("{} ({} ago)", format::time(t.created_ms, tz), ago(t.created_ms)),
+    ));
+    if let Some(started) = t.started_ms {
+        fields.push((
+            "started",
+            format!(
+                "{} ({} ago, after {} in queue)",
+                format::time(started, tz),
+                ago(started),
+                format::duration(started - t.created_ms)
+            ),
+        ));
+    }
+    if let Some(finished) = t.finished_ms {
+        let ran = t
+            .started_ms
+            .map(|s| format!(", ran {}", format::duration(finished - s)))
+            .unwrap_or_default();
+        fields.push((
+            "finished",
+            format!("{} ({} ago{ran})", format::time(finished, tz), ago(finished)),
+        ));
+    }
+    if let Some(code) = t.exit_code {
+        fields.push(("exit code", code.to_string()));
+    }
+    if let Some(sig) = t.signal {
+        let name = format::signal_name(sig)
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        fields.push(("signal", format!("{sig}{name}")));
+    }
+    if let Some(reason) = &t.reason {
+        fields.push(("reason", clean(reason)));
+    }
+    if let Some(why) = &t.cancel_requested {
+        let why = if why.is_empty() { "yes".into() } else { clean(why) };
+        fields.push(("cancel requested", why));
+    }
+    if let Some(unit) = &t.unit {
+        fields.push(("unit", clean(unit)));
+    }
+    if let Some(pos) = t.queue_position {
+        fields.push(("queue position", pos.to_string()));
+    }
+    if let Some(why) = &t.waiting_reason {
+        fields.push(("waiting", clean(why)));
+    }
+    if t.attempts > 1 {
+        fields.push(("attempts", t.attempts.to_string()));
+    }
+    let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
+    let mut out = String::new();
+    for (key, value) in fields {
+        out.push_str(&format!("{:width$} {value}\n", format!("{key}:")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::cmd::list::tests::{view, NOW};
+    use crate::core::TaskState;
+
+    #[test]
+    fn finished_task() {
+        let mut t = view(42, TaskState::Cancelled, &["sleep", "100"]);
+        t.env_keys = vec!["A".into(), "B".into()];
+        t.started_ms = Some(t.created_ms + 2_000);
+        t.finished_ms = Some(NOW - 3_000);
+        t.signal = Some(15);
+        t.reason = Some("no longer needed".into());
+        t.cancel_requested = Some("no longer needed".into());
+        t.attempts = 2;
+        let want = "\
+id:               42
+state:            cancelled
+owner:            alice (uid 1000)
+priority:         P1
+command:          sleep 100
+cwd:              /home/alice/src/app
+env:              A B
+created:          2023-11-14 22:12:15 (1m05s ago)
+started:          2023-11-14 22:12:17 (1m03s ago, after 2s in queue)
+finished:         2023-11-14 22:13:17 (3s ago, ran 1m00s)
+signal:           15 (SIGTERM)
+reason:           no longer needed
+cancel requested: no longer needed
+attempts:         2
+";
+        assert_eq!(block(&t, NOW, &chrono::Utc), want);
+    }
+
+    #[test]
+    fn queued_task() {
+        let mut t = view(43, TaskState::Queued, &["make"]);
+        t.queue_position = Some(2);
+        t.waiting_reason = Some("max_running reached (3 of 3 running)".into());
+        let want = "\
+id:             43
+state:          queued
+owner:          alice (uid 1000)
+priority:       P1
+command:        make
+cwd:            /home/alice/src/app
+created:        2023-11-14 22:12:15 (1m05s ago)
+queue position: 2
+waiting:        max_running reached (3 of 3 running)
+";
+        assert_eq!(block(&t, NOW, &chrono::Utc), want);
+    }
+}

@@ -1,0 +1,255 @@
+//! `claudinectl submit`: queue a command.
+
+use crate::cli::client::Client;
+use crate::cli::error::CliError;
+use crate::cli::{exit, Output};
+use crate::core::Priority;
+use crate::proto::SubmitRequest;
+use clap::Args;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+const EXAMPLES: &str = "\
+Examples:
+  claudinectl submit -- cargo test --release
+  claudinectl submit --priority P0 --cwd ~/src/app -- claude -p 'fix the flaky test'
+  claudinectl submit -e RUST_LOG=debug -e CI=1 -- ./run-benchmarks.sh
+  claudinectl submit --inherit-env -- make deploy
+  id=$(claudinectl submit -- make) && claudinectl wait \"$id\"
+
+The command runs as you, without a shell (use `-- sh -c '...'` for pipes and
+redirections), in its own systemd scope, with a login-like environment plus
+the --env variables; --inherit-env sends your whole current environment
+instead.";
+
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES)]
+pub struct SubmitArgs {
+    /// Priority: P0 runs before P1, P1 before P2; first come first served
+    /// within one priority
+    #[arg(long, value_name = "P0|P1|P2", default_value_t = Priority::default(), value_parser = parse_priority)]
+    pub priority: Priority,
+
+    /// Working directory of the command [default: the current directory]
+    #[arg(long, value_name = "DIR", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub cwd: Option<String>,
+
+    /// Set an environment variable for the command (repeatable)
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+
+    /// Run the command with your whole current environment (plus --env)
+    /// instead of a fresh login-like one
+    #[arg(long)]
+    pub inherit_env: bool,
+
+    /// The command and its arguments, best after `--`
+    #[arg(value_name = "CMD", required = true, num_args = 1.., trailing_var_arg = true)]
+    pub command: Vec<String>,
+}
+
+impl SubmitArgs {
+    /// What clap cannot check by itself.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        match self.command.first() {
+            None => Err("no command given: claudinectl submit [OPTIONS] -- CMD [ARGS...]".into()),
+            Some(program) if program.is_empty() => {
+                Err("the command name is empty: claudinectl submit [OPTIONS] -- CMD [ARGS...]".into())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+fn parse_priority(s: &str) -> Result<Priority, String> {
+    s.parse()
+}
+
+/// `KEY=VALUE` with a non-empty KEY; VALUE may be empty or contain `=`.
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        Some(_) => Err(format!("invalid --env {s:?}: the variable name is empty")),
+        None => Err(format!("invalid --env {s:?}: expected KEY=VALUE")),
+    }
+}
+
+pub async fn run(client: &Client, args: SubmitArgs, o: &mut Output<'_>) -> Result<i32, CliError> {
+    let cwd = resolve_cwd(args.cwd.as_deref())?;
+    let (env, skipped) = environment(args.env, args.inherit_env, std::env::vars_os());
+    for key in skipped {
+        o.note(&format!(
+            "claudinectl: not sending environment variable {key}: not valid UTF-8"
+        ));
+    }
+    let req = SubmitRequest {
+        argv: args.command,
+        cwd,
+        priority: args.priority,
+        env,
+        inherit_env: args.inherit_env,
+    };
+    let answer = client.submit(&req).await?;
+    if o.json {
+        o.json_value(&answer.raw)?;
+    } else {
+        o.line(&answer.value.id.to_string())?;
+    }
+    Ok(exit::OK)
+}
+
+/// The absolute working directory to send. It is resolved here, as the
+/// caller; a path that cannot be resolved is sent as is (made absolute) so
+/// the daemon reports the problem.
+fn resolve_cwd(given: Option<&str>) -> Result<String, CliError> {
+    let path = match given {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_dir().map_err(|e| {
+            CliError::Usage(format!(
+                "cannot find the current directory ({e}); pass --cwd DIR"
+            ))
+        })?,
+    };
+    let resolved = match std::fs::canonicalize(&path) {
+        Ok(p) => p,
+        Err(_) if path.is_absolute() => path,
+        Err(e) => std::env::current_dir()
+            .map(|dir| dir.join(&path))
+            .map_err(|_| {
+                CliError::Usage(format!(
+                    "cannot resolve working directory {}: {e}",
+                    path.display()
+                ))
+            })?,
+    };
+    resolved.into_os_string().into_string().map_err(|p| {
+        CliError::Usage(format!(
+            "working directory {} is not valid UTF-8",
+            Path::new(&p).display()
+        ))
+    })
+}
+
+/// The variables to send: the caller's whole environment with
+/// `--inherit-env`, then the `--env` ones (the last of a repeated KEY wins).
+/// Also returns the names of variables skipped because they are not UTF-8.
+fn environment(
+    explicit: Vec<(String, String)>,
+    inherit: bool,
+    current: impl IntoIterator<Item = (OsString, OsString)>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut env = BTreeMap::new();
+    let mut skipped = Vec::new();
+    if inherit {
+        for (key, value) in current {
+            match (key.into_string(), value.into_string()) {
+                (Ok(k), Ok(v)) => {
+                    env.insert(k, v);
+                }
+                (k, _) => skipped.push(match k {
+                    Ok(k) => k,
+                    Err(k) => k.to_string_lossy().into_owned(),
+                }),
+            }
+        }
+    }
+    env.extend(explicit);
+    (env, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{parse_args, Command};
+    use std::os::unix::ffi::OsStringExt;
+
+    fn submit(args: &[&str]) -> Result<SubmitArgs, clap::Error> {
+        let argv = ["claudinectl", "submit"].iter().chain(args).copied();
+        match parse_args(argv)?.command {
+            Command::Submit(s) => Ok(s),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn command_after_double_dash_keeps_its_own_flags() {
+        let s = submit(&["--priority", "p0", "--", "claude", "-p", "fix it", "--json"]).unwrap();
+        assert_eq!(s.priority, Priority::P0);
+        assert_eq!(s.command, ["claude", "-p", "fix it", "--json"]);
+        // Without `--`, everything from the first word on is the command.
+        let s = submit(&["-e", "A=1", "ls", "-l", "--cwd", "/"]).unwrap();
+        assert_eq!(s.command, ["ls", "-l", "--cwd", "/"]);
+        assert_eq!(s.cwd, None);
+        assert_eq!(s.priority, Priority::P1);
+    }
+
+    #[test]
+    fn empty_command_is_a_usage_error() {
+        for args in [&[][..], &["--"], &["--priority", "P2", "--"], &["--", ""]] {
+            let err = submit(args).unwrap_err();
+            assert_eq!(err.exit_code(), exit::USAGE, "{args:?}");
+        }
+        let msg = submit(&["--", ""]).unwrap_err().to_string();
+        assert!(msg.contains("command name is empty"), "{msg}");
+    }
+
+    #[test]
+    fn priorities() {
+        for (arg, want) in [("P0", Priority::P0), ("p1", Priority::P1), ("2", Priority::P2)] {
+            assert_eq!(submit(&["--priority", arg, "--", "x"]).unwrap().priority, want);
+        }
+        let err = submit(&["--priority", "P3", "--", "x"]).unwrap_err();
+        assert_eq!(err.exit_code(), exit::USAGE);
+        assert!(err.to_string().contains("expected P0, P1 or P2"), "{err}");
+    }
+
+    #[test]
+    fn env_needs_key_equals_value() {
+        let s = submit(&["-e", "A=1", "--env", "B=x=y", "--env", "C=", "--", "x"]).unwrap();
+        assert_eq!(
+            s.env,
+            [("A".into(), "1".into()), ("B".into(), "x=y".into()), ("C".into(), String::new())]
+        );
+        for bad in ["NOVALUE", "=value", ""] {
+            let err = submit(&["--env", bad, "--", "x"]).unwrap_err();
+            assert_eq!(err.exit_code(), exit::USAGE, "{bad:?}");
+        }
+        assert_eq!(submit(&["--cwd", "", "--", "x"]).unwrap_err().exit_code(), exit::USAGE);
+    }
+
+    #[test]
+    fn environment_merges_inherited_and_explicit() {
+        let current = vec![
+            (OsString::from("HOME"), OsString::from("/home/a")),
+            (OsString::from("A"), OsString::from("old")),
+            (OsString::from("BAD"), OsString::from_vec(vec![0xff])),
+        ];
+        let explicit = vec![("A".to_string(), "new".to_string())];
+        let (env, skipped) = environment(explicit.clone(), true, current.clone());
+        assert_eq!(env.len(), 2);
+        assert_eq!(env["A"], "new");
+        assert_eq!(env["HOME"], "/home/a");
+        assert_eq!(skipped, ["BAD"]);
+        let (env, skipped) = environment(explicit, false, current);
+        assert_eq!(env.into_iter().collect::<Vec<_>>(), [("A".into(), "new".into())]);
+        assert!(skipped.is_empty());
+    }
+
+    #[test]
+    fn cwd_is_made_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        let link = real.join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(
+            resolve_cwd(Some(link.to_str().unwrap())).unwrap(),
+            real.to_str().unwrap()
+        );
+        // Unresolvable: sent as given when absolute, made absolute otherwise.
+        assert_eq!(resolve_cwd(Some("/no/such/dir")).unwrap(), "/no/such/dir");
+        let rel = resolve_cwd(Some("no-such-subdir")).unwrap();
+        assert!(rel.starts_with('/') && rel.ends_with("/no-such-subdir"), "{rel}");
+        assert!(resolve_cwd(None).unwrap().starts_with('/'));
+    }
+}

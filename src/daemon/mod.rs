@@ -1,0 +1,127 @@
+//! claudined: set-up, the actor loop, and shutdown.
+//!
+//! Start-up order matters and is what `READY=1` promises: configuration
+//! checked, state directory secured, store opened (refusing a corrupt or
+//! newer one), systemd reachable, scopes reconciled, socket listening. Only
+//! then does systemd consider the service started.
+//!
+//! Shutdown (SIGTERM from `systemctl stop/restart`) stops accepting, tells
+//! systemd `STOPPING=1` and returns. Tasks keep running in their scopes; the
+//! next start adopts them.
+
+pub mod actor;
+mod launch;
+pub mod logs;
+mod pidfd;
+mod reconcile;
+mod server;
+pub mod users;
+
+use crate::config::Config;
+use actor::Actor;
+use anyhow::Context;
+use sd_notify::NotifyState;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::info;
+
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let cfg = Arc::new(cfg);
+    secure_dir(&cfg.state_dir)?;
+    secure_dir(&cfg.logs_dir())?;
+    secure_dir(&cfg.exit_dir())?;
+    let store = crate::store::Store::open(&cfg.db_path())?;
+    let systemd = crate::systemd::Systemd::connect().await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let mut actor = Actor::new(cfg.clone(), store, systemd, tx.clone());
+    actor.reconcile().await.context("reconcile tasks with systemd")?;
+    let listener = bind_socket(&cfg)?;
+    let server = tokio::spawn(server::serve(listener, tx, cfg.clone()));
+    actor.sample_host();
+    actor.schedule();
+    let _ = sd_notify::notify(false, &[NotifyState::Ready, NotifyState::Status(&actor.status_line())]);
+    info!("claudined {} ready on {}: {}", env!("CARGO_PKG_VERSION"), cfg.socket.display(), actor.status_line());
+
+    let mut watchdog_usec = 0;
+    let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
+    let period = if watchdog { Duration::from_micros(watchdog_usec / 3) } else { Duration::from_secs(1) };
+    let mut tick = tokio::time::interval(period.min(Duration::from_secs(1)));
+    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
+    let mut last_status = String::new();
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => actor.handle(ev),
+                None => break,
+            },
+            _ = tick.tick() => {
+                actor.sample_host();
+                // The watchdog is fed from the loop that owns the state, so a
+                // stuck loop is caught.
+                if watchdog {
+                    let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+        actor.schedule();
+        let status = actor.status_line();
+        if status != last_status {
+            let _ = sd_notify::notify(false, &[NotifyState::Status(&status)]);
+            last_status = status;
+        }
+    }
+    let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
+    info!("claudined stopping: {}; running tasks keep running in their scopes", actor.status_line());
+    server.abort();
+    Ok(())
+}
+
+/// Create `dir` 0700 root if missing; refuse a symlink or a directory that
+/// someone other than root could write to.
+fn secure_dir(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("create state directory {}", dir.display())),
+    }
+    let meta = std::fs::symlink_metadata(dir).with_context(|| format!("stat {}", dir.display()))?;
+    if !meta.file_type().is_dir() {
+        anyhow::bail!("{} is not a directory (a symlink?); refusing to use it", dir.display());
+    }
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
+        anyhow::bail!("{} is owned by uid {}, not by claudined's user; refusing to use it", dir.display(), meta.uid());
+    }
+    if meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod 0700 {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Bind the socket 0660 root:`socket_group` with no window of a wider mode.
+fn bind_socket(cfg: &Config) -> anyhow::Result<tokio::net::UnixListener> {
+    let path = &cfg.socket;
+    let group = nix::unistd::Group::from_name(&cfg.socket_group)
+        .with_context(|| format!("look up group {}", cfg.socket_group))?
+        .with_context(|| format!("group {:?} (socket_group) does not exist", cfg.socket_group))?;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            anyhow::bail!("{} exists and is not a socket; refusing to replace it", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("remove stale socket {}", path.display()))?;
+    }
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o117));
+    let listener = tokio::net::UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = listener.with_context(|| format!("bind {}", path.display()))?;
+    nix::unistd::chown(path, None, Some(group.gid)).with_context(|| format!("chown {} to group {}", path.display(), cfg.socket_group))?;
+    Ok(listener)
+}

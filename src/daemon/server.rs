@@ -1,0 +1,255 @@
+//! The socket server: HTTP/1.1 + JSON on a Unix socket (see [`crate::proto`]).
+//!
+//! Every connection is identified once by SO_PEERCRED; the uid and gid the
+//! kernel reports are the only identity used. Requests become [`Event`]s for
+//! the actor; this module holds no state of its own. Limits: a request body
+//! over [`MAX_REQUEST_BYTES`] is refused before it is read, headers are capped
+//! at 16 KiB and must arrive within 10 s, and at most [`MAX_CONNECTIONS`]
+//! connections are served at once.
+
+use super::actor::{Event, LogSource, Reply};
+use super::users::{self, Caller};
+use crate::config::Config;
+use crate::proto::{
+    CancelRequest, ErrorBody, ErrorCode, ErrorInfo, SubmitRequest, VersionResponse, MAX_REQUEST_BYTES,
+    PROTOCOL_HEADER, PROTOCOL_VERSION,
+};
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::de::DeserializeOwned;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tracing::{debug, warn};
+
+pub const MAX_CONNECTIONS: usize = 512;
+type Body = BoxBody<Bytes, std::io::Error>;
+
+pub async fn serve(listener: UnixListener, events: mpsc::Sender<Event>, cfg: Arc<Config>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("accept on {}: {e}", cfg.socket.display());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let events = events.clone();
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            let caller = match stream.peer_cred() {
+                Ok(cred) => users::caller(cred.uid(), cred.gid(), &cfg.admin_group).map_err(|e| e.to_string()),
+                Err(e) => Err(format!("cannot read peer credentials: {e}")),
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let events = events.clone();
+                let caller = caller.clone();
+                async move { Ok::<_, Infallible>(handle(req, caller, events).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .max_buf_size(16 * 1024)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                debug!("connection ended: {e}");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn handle(req: Request<Incoming>, caller: Result<Caller, String>, events: mpsc::Sender<Event>) -> Response<Body> {
+    match route(req, caller, events).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(e),
+    }
+}
+
+async fn route(
+    req: Request<Incoming>,
+    caller: Result<Caller, String>,
+    events: mpsc::Sender<Event>,
+) -> Result<Response<Body>, ErrorInfo> {
+    if let Some(v) = req.headers().get(PROTOCOL_HEADER) {
+        if v.as_bytes() != PROTOCOL_VERSION.to_string().as_bytes() {
+            return Err(ErrorInfo::new(
+                ErrorCode::UnsupportedProtocol,
+                format!("protocol version {:?} not supported; this claudined speaks {PROTOCOL_VERSION}", v),
+            ));
+        }
+    }
+    let caller = caller.map_err(|m| ErrorInfo::new(ErrorCode::PermissionDenied, m))?;
+    let path = req.uri().path().to_string();
+    let query = Query::parse(req.uri().query().unwrap_or(""))?;
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let method = req.method().clone();
+    let ask = Asker { events: &events, caller };
+    match (&method, segs.as_slice()) {
+        (&Method::GET, ["v1", "version"]) => {
+            json(StatusCode::OK, &VersionResponse { protocol: PROTOCOL_VERSION, version: env!("CARGO_PKG_VERSION").into() })
+        }
+        (&Method::POST, ["v1", "tasks"]) => {
+            let body: SubmitRequest = read_json(req).await?;
+            let r = ask.ask(|caller, reply| Event::Submit { caller, req: body, reply }).await?;
+            json(StatusCode::CREATED, &r)
+        }
+        (&Method::GET, ["v1", "tasks"]) => {
+            let (all, user) = (query.flag("all"), query.get("user").map(str::to_string));
+            json(StatusCode::OK, &ask.ask(|caller, reply| Event::List { caller, all, user, reply }).await?)
+        }
+        (&Method::GET, ["v1", "tasks", id]) => {
+            let id = task_id(id)?;
+            json(StatusCode::OK, &ask.ask(|caller, reply| Event::Get { caller, id, reply }).await?)
+        }
+        (&Method::POST, ["v1", "tasks", id, "cancel"]) => {
+            let id = task_id(id)?;
+            let body: CancelRequest = read_json(req).await?;
+            let reason = body.reason;
+            json(StatusCode::OK, &ask.ask(|caller, reply| Event::Cancel { caller, id, reason, reply }).await?)
+        }
+        (&Method::GET, ["v1", "tasks", id, "wait"]) => {
+            let id = task_id(id)?;
+            json(StatusCode::OK, &ask.ask(|caller, reply| Event::Wait { caller, id, reply }).await?)
+        }
+        (&Method::GET, ["v1", "tasks", id, "logs"]) => {
+            let id = task_id(id)?;
+            let tail = match query.get("tail") {
+                Some(n) => Some(n.parse::<usize>().map_err(|_| invalid(format!("tail must be a number, got {n:?}")))?),
+                None => None,
+            };
+            let follow = query.flag("follow");
+            let src: LogSource = ask.ask(|caller, reply| Event::Logs { caller, id, reply }).await?;
+            let stream = super::logs::stream(src.path, id, tail, follow, src.is_terminal, src.finished);
+            let body = StreamBody::new(stream.map_ok(Frame::data));
+            Ok(Response::builder()
+                .status(StatusCode::OK)
+                .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(BodyExt::boxed(body))
+                .expect("valid response"))
+        }
+        (_, ["v1", ..]) => Err(ErrorInfo::new(ErrorCode::NotFound, format!("no such endpoint: {method} {path}"))),
+        _ => Err(ErrorInfo::new(
+            ErrorCode::NotFound,
+            format!("no such endpoint: {method} {path} (this daemon speaks /v1)"),
+        )),
+    }
+}
+
+struct Asker<'a> {
+    events: &'a mpsc::Sender<Event>,
+    caller: Caller,
+}
+
+impl Asker<'_> {
+    async fn ask<T>(&self, make: impl FnOnce(Caller, Reply<T>) -> Event) -> Result<T, ErrorInfo> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || ErrorInfo::new(ErrorCode::Internal, "claudined is shutting down");
+        self.events.send(make(self.caller.clone(), tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+fn invalid(m: String) -> ErrorInfo {
+    ErrorInfo::new(ErrorCode::InvalidRequest, m)
+}
+
+fn task_id(s: &str) -> Result<i64, ErrorInfo> {
+    match s.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        // Not a valid id at all: no such task, the same answer as any other.
+        _ => Err(ErrorInfo::new(ErrorCode::NotFound, format!("task {s} not found"))),
+    }
+}
+
+async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, ErrorInfo> {
+    let too_large = || {
+        ErrorInfo::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body larger than the {MAX_REQUEST_BYTES} bytes allowed"),
+        )
+    };
+    if let Some(len) = req.headers().get(CONTENT_LENGTH) {
+        let len: u64 = len
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ErrorInfo::new(ErrorCode::MalformedRequest, "invalid Content-Length"))?;
+        if len > MAX_REQUEST_BYTES as u64 {
+            return Err(too_large());
+        }
+    }
+    let bytes = Limited::new(req.into_body(), MAX_REQUEST_BYTES)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                too_large()
+            } else {
+                ErrorInfo::new(ErrorCode::MalformedRequest, format!("cannot read request body: {e}"))
+            }
+        })?
+        .to_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ErrorInfo::new(ErrorCode::MalformedRequest, format!("invalid request body: {e}")))
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Result<Response<Body>, ErrorInfo> {
+    let body = serde_json::to_vec(v).map_err(|e| ErrorInfo::new(ErrorCode::Internal, e.to_string()))?;
+    Ok(Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json")
+        .body(full(body))
+        .expect("valid response"))
+}
+
+fn full(b: Vec<u8>) -> Body {
+    Full::new(Bytes::from(b)).map_err(|never: Infallible| match never {}).boxed()
+}
+
+fn error_response(e: ErrorInfo) -> Response<Body> {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // After a request we could not parse, the stream may be out of step:
+    // close the connection.
+    let close = matches!(e.code, ErrorCode::MalformedRequest | ErrorCode::PayloadTooLarge);
+    let body = serde_json::to_vec(&ErrorBody { error: e }).unwrap_or_default();
+    let mut b = Response::builder().status(status).header(CONTENT_TYPE, "application/json");
+    if close {
+        b = b.header(CONNECTION, "close");
+    }
+    b.body(full(body)).expect("valid response")
+}
+
+/// `a=1&b=x` with no percent-decoding: every value the API takes is a
+/// number, a flag or a user name.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(q: &str) -> Result<Query, ErrorInfo> {
+        let mut v = Vec::new();
+        for pair in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, val) = pair.split_once('=').unwrap_or((pair, "1"));
+            if val.contains('%') {
+                return Err(invalid(format!("query parameter {k}: encoded values are not supported")));
+            }
+            v.push((k.to_string(), val.to_string()));
+        }
+        Ok(Query(v))
+    }
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+    }
+    fn flag(&self, k: &str) -> bool {
+        matches!(self.get(k), Some("1" | "true" | "yes"))
+    }
+}

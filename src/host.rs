@@ -1,0 +1,121 @@
+//! Host sampling from procfs, for admission: CPU busy share between two
+//! readings of `/proc/stat`, and `MemAvailable`/`MemTotal` from
+//! `/proc/meminfo`. The proc root is a parameter so tests use fixture files.
+
+use crate::core::HostSample;
+use procfs::{CpuTime, FromRead, FromReadSI, KernelStats, Meminfo};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {path}: {message}")]
+pub struct HostError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+pub struct HostSampler {
+    proc_root: PathBuf,
+    last_cpu: Option<(u64, u64)>,
+}
+
+impl HostSampler {
+    pub fn new(proc_root: impl Into<PathBuf>) -> Self {
+        HostSampler { proc_root: proc_root.into(), last_cpu: None }
+    }
+
+    /// Take a reading. The first call has no previous CPU reading to compare
+    /// with and reports the average since boot.
+    pub fn sample(&mut self) -> Result<HostSample, HostError> {
+        let stat_path = self.proc_root.join("stat");
+        let stat = KernelStats::from_file(&stat_path, procfs::current_system_info()).map_err(|e| err(&stat_path, e))?;
+        let (busy, total) = busy_total(&stat.total);
+        let (d_busy, d_total) = match self.last_cpu {
+            Some((b0, t0)) if total > t0 => (busy.saturating_sub(b0), total - t0),
+            _ => (busy, total.max(1)),
+        };
+        self.last_cpu = Some((busy, total));
+        let mem_path = self.proc_root.join("meminfo");
+        let mem = Meminfo::from_file(&mem_path).map_err(|e| err(&mem_path, e))?;
+        Ok(HostSample {
+            cpu_busy_percent: 100.0 * d_busy as f64 / d_total as f64,
+            // Kernels before 3.14 lack MemAvailable; MemFree is the closest.
+            mem_available_bytes: mem.mem_available.unwrap_or(mem.mem_free),
+            mem_total_bytes: mem.mem_total,
+        })
+    }
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> HostError {
+    HostError { path: path.into(), message: e.to_string() }
+}
+
+/// (busy, total) in clock ticks; idle and iowait count as not busy.
+fn busy_total(c: &CpuTime) -> (u64, u64) {
+    let idle = c.idle + c.iowait.unwrap_or(0);
+    let total = c.user
+        + c.nice
+        + c.system
+        + idle
+        + c.irq.unwrap_or(0)
+        + c.softirq.unwrap_or(0)
+        + c.steal.unwrap_or(0);
+    (total - idle, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_proc(dir: &Path, user: u64, idle: u64, avail_kb: u64) {
+        std::fs::write(
+            dir.join("stat"),
+            format!(
+                "cpu  {user} 0 0 {idle} 0 0 0 0 0 0\ncpu0 {user} 0 0 {idle} 0 0 0 0 0 0\nintr 0\nctxt 0\nbtime 1700000000\nprocesses 1\nprocs_running 1\nprocs_blocked 0\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("meminfo"),
+            format!(
+                "MemTotal:        8000000 kB\nMemFree:         100 kB\nMemAvailable:    {avail_kb} kB\n\
+                 Buffers: 1 kB\nCached: 1 kB\nSwapCached: 0 kB\nActive: 1 kB\nInactive: 1 kB\n\
+                 Active(anon): 1 kB\nInactive(anon): 1 kB\nActive(file): 1 kB\nInactive(file): 1 kB\n\
+                 Unevictable: 0 kB\nMlocked: 0 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\nDirty: 0 kB\n\
+                 Writeback: 0 kB\nAnonPages: 1 kB\nMapped: 1 kB\nShmem: 0 kB\nSlab: 1 kB\n\
+                 SReclaimable: 1 kB\nSUnreclaim: 1 kB\nKernelStack: 1 kB\nPageTables: 1 kB\n\
+                 NFS_Unstable: 0 kB\nBounce: 0 kB\nWritebackTmp: 0 kB\nCommitLimit: 1 kB\n\
+                 Committed_AS: 1 kB\nVmallocTotal: 1 kB\nVmallocUsed: 0 kB\nVmallocChunk: 0 kB\n"
+            ),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn cpu_share_is_computed_between_readings() {
+        let dir = tempfile::tempdir().unwrap();
+        write_proc(dir.path(), 100, 300, 2048);
+        let mut s = HostSampler::new(dir.path());
+        let first = s.sample().unwrap();
+        assert_eq!(first.cpu_busy_percent, 25.0);
+        assert_eq!(first.mem_available_bytes, 2048 * 1024);
+        assert_eq!(first.mem_total_bytes, 8000000 * 1024);
+        // 90 busy ticks out of 100 since the last reading.
+        write_proc(dir.path(), 190, 310, 1024);
+        let second = s.sample().unwrap();
+        assert!((second.cpu_busy_percent - 90.0).abs() < 1e-9, "{second:?}");
+        assert_eq!(second.mem_available_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = HostSampler::new(dir.path()).sample().unwrap_err();
+        assert!(e.to_string().contains("stat"), "{e}");
+    }
+
+    #[test]
+    fn real_proc_is_readable() {
+        let s = HostSampler::new("/proc").sample().unwrap();
+        assert!(s.mem_total_bytes > 0 && (0.0..=100.0).contains(&s.cpu_busy_percent));
+    }
+}
