@@ -5,6 +5,9 @@ use claudine::config::{Config, DEFAULT_CONFIG_PATH};
 use std::path::PathBuf;
 use tracing_subscriber::prelude::*;
 
+/// sysexits.h EX_CONFIG: claudine.service does not restart on it.
+const EX_CONFIG: i32 = 78;
+
 fn usage() -> ! {
     eprintln!("usage: claudined [--config PATH]\n\nRuns the claudine daemon (normally started by systemd as claudine.service).");
     std::process::exit(2)
@@ -28,7 +31,7 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("claudined: {e}");
-            std::process::exit(1);
+            std::process::exit(EX_CONFIG);
         }
     };
     init_logging(&cfg.log_level);
@@ -40,7 +43,12 @@ fn main() {
     if let Err(e) = rt.block_on(claudine::daemon::run(cfg)).context("claudined failed") {
         tracing::error!("{e:#}");
         eprintln!("claudined: {e:#}");
-        std::process::exit(1);
+        // A store we refuse to open will not get better by restarting.
+        let refused = matches!(
+            e.downcast_ref::<claudine::store::StoreError>(),
+            Some(claudine::store::StoreError::Corrupt { .. } | claudine::store::StoreError::TooNew { .. })
+        );
+        std::process::exit(if refused { EX_CONFIG } else { 1 });
     }
 }
 

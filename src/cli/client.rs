@@ -142,12 +142,13 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Response<Incoming>, CliError> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| CliError::Connect {
-                socket: self.socket.clone(),
-                source,
-            })?;
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| CliError::Connect {
+                    socket: self.socket.clone(),
+                    source,
+                })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.hyper_error(e))?;

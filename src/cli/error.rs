@@ -120,9 +120,8 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("refused"), "{msg}");
-        assert!(msg.ends_with(
-            "\nclaudined is not running? start it with: sudo systemctl start claudine"
-        ));
+        assert!(msg
+            .ends_with("\nclaudined is not running? start it with: sudo systemctl start claudine"));
         let msg = connect(libc::EACCES).report().unwrap();
         assert!(msg.contains("group 'claudine'"), "{msg}");
         assert!(msg.contains("sudo adduser $USER claudine"), "{msg}");

@@ -123,10 +123,7 @@ where
     Tz::Offset: std::fmt::Display,
 {
     match DateTime::from_timestamp_millis(ms) {
-        Some(t) => t
-            .with_timezone(tz)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string(),
+        Some(t) => t.with_timezone(tz).format("%Y-%m-%d %H:%M:%S").to_string(),
         None => format!("@{ms}ms"),
     }
 }
@@ -183,7 +180,10 @@ mod tests {
     #[test]
     fn quoting() {
         let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(shell_join(&argv(&["cargo", "test", "--lib"])), "cargo test --lib");
+        assert_eq!(
+            shell_join(&argv(&["cargo", "test", "--lib"])),
+            "cargo test --lib"
+        );
         assert_eq!(
             shell_join(&argv(&["claude", "-p", "fix the bug", ""])),
             "claude -p 'fix the bug' ''"

@@ -48,6 +48,7 @@ pub struct Cli {
         global = true,
         value_name = "PATH",
         env = "CLAUDINE_SOCKET",
+        hide_env_values = true,
         default_value = crate::proto::DEFAULT_SOCKET
     )]
     pub socket: PathBuf,
@@ -86,12 +87,13 @@ where
 {
     let cli = Cli::try_parse_from(args)?;
     if let Command::Submit(submit) = &cli.command {
-        if let Err(msg) = submit.check() {
+        if let Err((kind, msg)) = submit.check() {
             let mut app = Cli::command();
+            app.build();
             let sub = app
                 .find_subcommand_mut("submit")
                 .expect("submit is a subcommand");
-            return Err(sub.error(clap::error::ErrorKind::InvalidValue, msg));
+            return Err(sub.error(kind, msg));
         }
     }
     Ok(cli)
@@ -213,7 +215,8 @@ mod tests {
         if std::env::var_os("CLAUDINE_SOCKET").is_none() {
             assert_eq!(cli.socket, PathBuf::from("/run/claudine/claudine.sock"));
         }
-        let cli = parse_args(["claudinectl", "status", "7", "--json", "--socket", "/tmp/s"]).unwrap();
+        let cli =
+            parse_args(["claudinectl", "status", "7", "--json", "--socket", "/tmp/s"]).unwrap();
         assert!(cli.json);
         assert_eq!(cli.socket, PathBuf::from("/tmp/s"));
         assert!(matches!(cli.command, Command::Status(ref s) if s.id == 7));
@@ -234,7 +237,9 @@ mod tests {
             assert!(help.contains(needle), "{needle} missing from\n{help}");
         }
         let mut app = Cli::command();
-        for sub in ["submit", "list", "status", "logs", "cancel", "wait", "version"] {
+        for sub in [
+            "submit", "list", "status", "logs", "cancel", "wait", "version",
+        ] {
             let help = app
                 .find_subcommand_mut(sub)
                 .unwrap()

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 
 pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
 /// `None` closes the connection without an answer.
-pub(crate) type Handler = Arc<dyn Fn(Seen) -> BoxFuture<'static, Option<Response<Body>>> + Send + Sync>;
+pub(crate) type Handler =
+    Arc<dyn Fn(Seen) -> BoxFuture<'static, Option<Response<Body>>> + Send + Sync>;
 
 /// A request as the fake daemon received it.
 #[derive(Debug, Clone)]
@@ -29,7 +30,6 @@ pub(crate) struct Seen {
 }
 
 pub(crate) struct FakeDaemon {
-    pub socket: PathBuf,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -46,7 +46,11 @@ impl FakeDaemon {
                     let (handler, log) = (handler.clone(), log.clone());
                     async move {
                         let (parts, body) = req.into_parts();
-                        let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
                         let seen = Seen {
                             method: parts.method.to_string(),
                             uri: parts.uri.to_string(),
@@ -54,7 +58,9 @@ impl FakeDaemon {
                             body,
                         };
                         log.lock().unwrap().push(seen.clone());
-                        handler(seen).await.ok_or_else(|| std::io::Error::other("dropped"))
+                        handler(seen)
+                            .await
+                            .ok_or_else(|| std::io::Error::other("dropped"))
                     }
                 });
                 tokio::spawn(async move {
@@ -65,7 +71,6 @@ impl FakeDaemon {
             }
         });
         FakeDaemon {
-            socket: socket.to_path_buf(),
             seen,
             task,
         }
@@ -126,7 +131,12 @@ pub(crate) async fn run_cli(args: &[&str]) -> (i32, String, String) {
 }
 
 /// A terminal or active task as the daemon would send it.
-pub(crate) fn task_json(id: i64, state: &str, exit_code: Option<i32>, reason: Option<&str>) -> serde_json::Value {
+pub(crate) fn task_json(
+    id: i64,
+    state: &str,
+    exit_code: Option<i32>,
+    reason: Option<&str>,
+) -> serde_json::Value {
     serde_json::json!({
         "id": id, "owner_uid": 1000, "owner": "alice", "priority": "P1",
         "state": state, "argv": ["make"], "cwd": "/tmp", "env_keys": [],
@@ -149,7 +159,11 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn sock(dir: &tempfile::TempDir) -> String {
-        dir.path().join("claudine.sock").to_str().unwrap().to_string()
+        dir.path()
+            .join("claudine.sock")
+            .to_str()
+            .unwrap()
+            .to_string()
     }
 
     #[tokio::test]
@@ -170,7 +184,10 @@ mod tests {
         );
         let seen = daemon.requests();
         assert_eq!(seen.len(), 1);
-        assert_eq!((seen[0].method.as_str(), seen[0].uri.as_str()), ("GET", "/v1/version"));
+        assert_eq!(
+            (seen[0].method.as_str(), seen[0].uri.as_str()),
+            ("GET", "/v1/version")
+        );
         assert_eq!(seen[0].headers["claudine-protocol"], "1");
         assert_eq!(seen[0].headers["host"], "localhost");
 
@@ -199,14 +216,21 @@ mod tests {
         );
         let client = Client::new(sock(&dir));
         match client.task(7).await.unwrap_err() {
-            CliError::Daemon { status, code, message } => {
+            CliError::Daemon {
+                status,
+                code,
+                message,
+            } => {
                 assert_eq!((status, code), (404, Some(ErrorCode::NotFound)));
                 assert_eq!(message, "no task 7");
             }
             other => panic!("{other:?}"),
         }
         let (code, out, err) = run_cli(&["--socket", &sock(&dir), "status", "7"]).await;
-        assert_eq!((code, out.as_str(), err.as_str()), (1, "", "claudinectl: no task 7\n"));
+        assert_eq!(
+            (code, out.as_str(), err.as_str()),
+            (1, "", "claudinectl: no task 7\n")
+        );
 
         let (code, _, err) = run_cli(&["--socket", &sock(&dir), "status", "8"]).await;
         assert_eq!(code, exit::DAEMON_ERROR);
@@ -260,7 +284,10 @@ mod tests {
         };
         let (result, ()) = tokio::join!(reader, writer);
         result.unwrap();
-        assert_eq!(daemon.requests()[0].uri, "/v1/tasks/5/logs?tail=10&follow=1");
+        assert_eq!(
+            daemon.requests()[0].uri,
+            "/v1/tasks/5/logs?tail=10&follow=1"
+        );
     }
 
     #[tokio::test]
@@ -275,7 +302,10 @@ mod tests {
             )),
             "{err}"
         );
-        assert!(err.ends_with("start it with: sudo systemctl start claudine\n"), "{err}");
+        assert!(
+            err.ends_with("start it with: sudo systemctl start claudine\n"),
+            "{err}"
+        );
 
         // A socket file nobody listens on any more.
         drop(std::os::unix::net::UnixListener::bind(sock(&dir)).unwrap());
@@ -293,13 +323,27 @@ mod tests {
         );
         let cwd = dir.path().to_str().unwrap().to_string();
         let args = [
-            "--socket", &sock(&dir), "submit", "--priority", "P0", "--cwd", &cwd, "-e",
-            "A=1", "--", "claude", "-p", "fix it",
+            "--socket",
+            &sock(&dir),
+            "submit",
+            "--priority",
+            "P0",
+            "--cwd",
+            &cwd,
+            "-e",
+            "A=1",
+            "--",
+            "claude",
+            "-p",
+            "fix it",
         ];
         let (code, out, err) = run_cli(&args).await;
         assert_eq!((code, out.as_str(), err.as_str()), (0, "12\n", ""));
         let seen = &daemon.requests()[0];
-        assert_eq!((seen.method.as_str(), seen.uri.as_str()), ("POST", "/v1/tasks"));
+        assert_eq!(
+            (seen.method.as_str(), seen.uri.as_str()),
+            ("POST", "/v1/tasks")
+        );
         assert_eq!(seen.headers["content-type"], "application/json");
         let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
         let real = std::fs::canonicalize(dir.path()).unwrap();
@@ -321,17 +365,24 @@ mod tests {
                 Some(if seen.method == "POST" {
                     json(200, task_json(9, "running", None, None))
                 } else {
-                    json(200, json!({"tasks": [task_json(9, "succeeded", Some(0), None)],
-                                     "queued": 0, "running": 2, "future_field": true}))
+                    json(
+                        200,
+                        json!({"tasks": [task_json(9, "succeeded", Some(0), None)],
+                                     "queued": 0, "running": 2, "future_field": true}),
+                    )
                 })
             }),
         );
         let s = sock(&dir);
-        let (code, out, _) = run_cli(&["--socket", &s, "list", "--all", "--user", "bob smith"]).await;
+        let (code, out, _) =
+            run_cli(&["--socket", &s, "list", "--all", "--user", "bob smith"]).await;
         assert_eq!(code, 0);
         let lines: Vec<&str> = out.lines().collect();
         // The fixture was created in 1970, so AGE is wide.
-        assert!(lines[0].starts_with("ID  PRI  STATE      OWNER  AGE  "), "{out}");
+        assert!(
+            lines[0].starts_with("ID  PRI  STATE      OWNER  AGE  "),
+            "{out}"
+        );
         assert!(lines[0].ends_with("  EXIT  COMMAND"), "{out}");
         assert!(lines[1].starts_with("9   P1   succeeded  alice  "), "{out}");
         assert!(lines[1].ends_with("  0     make"), "{out}");
@@ -341,7 +392,10 @@ mod tests {
         assert!(out.contains("\"future_field\":true"), "{out}");
 
         let (code, out, _) = run_cli(&["--socket", &s, "cancel", "9", "--reason", "x"]).await;
-        assert_eq!((code, out.as_str()), (0, "cancel requested for 9 (running; stopping its scope)\n"));
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "cancel requested for 9 (running; stopping its scope)\n")
+        );
         let seen = daemon.requests();
         assert_eq!(seen[0].uri, "/v1/tasks?all=1&user=bob%20smith");
         assert_eq!(seen[2].uri, "/v1/tasks/9/cancel");
@@ -368,7 +422,11 @@ mod tests {
             },
         )
         .await;
-        (result, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+        (
+            result,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
     }
 
     #[tokio::test]
@@ -390,9 +448,15 @@ mod tests {
         assert_eq!(result.unwrap(), 3);
         assert_eq!(out, "");
         assert!(err.contains("still waiting for task 42"), "{err}");
-        assert!(err.ends_with("task 42 failed: exited with status 3\n"), "{err}");
+        assert!(
+            err.ends_with("task 42 failed: exited with status 3\n"),
+            "{err}"
+        );
         assert_eq!(daemon.requests().len(), 3);
-        assert!(daemon.requests().iter().all(|r| r.uri == "/v1/tasks/42/wait"));
+        assert!(daemon
+            .requests()
+            .iter()
+            .all(|r| r.uri == "/v1/tasks/42/wait"));
     }
 
     #[tokio::test]
@@ -429,10 +493,16 @@ mod tests {
         let _daemon = FakeDaemon::start(
             sock(&dir).as_ref(),
             handler(|_| {
-                Some(json(404, json!({"error": {"code": "not_found", "message": "no task 42"}})))
+                Some(json(
+                    404,
+                    json!({"error": {"code": "not_found", "message": "no task 42"}}),
+                ))
             }),
         );
         let (code, _, err) = run_cli(&["--socket", &sock(&dir), "wait", "42"]).await;
-        assert_eq!((code, err.as_str()), (exit::DAEMON_ERROR, "claudinectl: no task 42\n"));
+        assert_eq!(
+            (code, err.as_str()),
+            (exit::DAEMON_ERROR, "claudinectl: no task 42\n")
+        );
     }
 }

@@ -46,7 +46,10 @@ pub fn summary(t: &TaskView) -> String {
     match t.state {
         TaskState::Cancelled => format!("cancelled {}", t.id),
         state if state.is_active() => {
-            format!("cancel requested for {} ({state}; stopping its scope)", t.id)
+            format!(
+                "cancel requested for {} ({state}; stopping its scope)",
+                t.id
+            )
         }
         TaskState::Queued => format!("cancel requested for {} (queued)", t.id),
         state => format!("task {} already ended ({state}); nothing to cancel", t.id),

@@ -175,7 +175,11 @@ pub(crate) mod tests {
         let mut killed = view(9, TaskState::Cancelled, &["sleep", "1000"]);
         killed.signal = Some(15);
         killed.owner = "bob".into();
-        let mut running = view(10, TaskState::Running, &["claude", "-p", "fix the flaky test"]);
+        let mut running = view(
+            10,
+            TaskState::Running,
+            &["claude", "-p", "fix the flaky test"],
+        );
         running.priority = Priority::P0;
         running.cancel_requested = Some("superseded".into());
         let mut queued = view(11, TaskState::Queued, &["make", "it's done"]);

@@ -43,7 +43,10 @@ where
     let mut fields: Vec<(&str, String)> = vec![
         ("id", t.id.to_string()),
         ("state", t.state.to_string()),
-        ("owner", format!("{} (uid {})", clean(&t.owner), t.owner_uid)),
+        (
+            "owner",
+            format!("{} (uid {})", clean(&t.owner), t.owner_uid),
+        ),
         ("priority", t.priority.to_string()),
         ("command", format::shell_join(&t.argv)),
         ("cwd", clean(&t.cwd)),
@@ -54,7 +57,11 @@ where
     }
     fields.push((
         "created",
-        format!("{} ({} ago)", format::time(t.created_ms, tz), ago(t.created_ms)),
+        format!(
+            "{} ({} ago)",
+            format::time(t.created_ms, tz),
+            ago(t.created_ms)
+        ),
     ));
     if let Some(started) = t.started_ms {
         fields.push((
@@ -74,7 +81,11 @@ where
             .unwrap_or_default();
         fields.push((
             "finished",
-            format!("{} ({} ago{ran})", format::time(finished, tz), ago(finished)),
+            format!(
+                "{} ({} ago{ran})",
+                format::time(finished, tz),
+                ago(finished)
+            ),
         ));
     }
     if let Some(code) = t.exit_code {
@@ -90,7 +101,11 @@ where
         fields.push(("reason", clean(reason)));
     }
     if let Some(why) = &t.cancel_requested {
-        let why = if why.is_empty() { "yes".into() } else { clean(why) };
+        let why = if why.is_empty() {
+            "yes".into()
+        } else {
+            clean(why)
+        };
         fields.push(("cancel requested", why));
     }
     if let Some(unit) = &t.unit {

@@ -5,6 +5,7 @@ use crate::cli::error::CliError;
 use crate::cli::{exit, Output};
 use crate::core::Priority;
 use crate::proto::SubmitRequest;
+use clap::error::ErrorKind;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -24,7 +25,10 @@ the --env variables; --inherit-env sends your whole current environment
 instead.";
 
 #[derive(Debug, Args)]
-#[command(after_help = EXAMPLES)]
+#[command(
+    after_help = EXAMPLES,
+    override_usage = "claudinectl submit [OPTIONS] -- CMD [ARGS]..."
+)]
 pub struct SubmitArgs {
     /// Priority: P0 runs before P1, P1 before P2; first come first served
     /// within one priority
@@ -45,18 +49,24 @@ pub struct SubmitArgs {
     pub inherit_env: bool,
 
     /// The command and its arguments, best after `--`
-    #[arg(value_name = "CMD", required = true, num_args = 1.., trailing_var_arg = true)]
+    #[arg(value_name = "CMD", num_args = 1.., trailing_var_arg = true)]
     pub command: Vec<String>,
 }
 
 impl SubmitArgs {
-    /// What clap cannot check by itself.
-    pub(crate) fn check(&self) -> Result<(), String> {
+    /// What clap cannot check by itself: a command is given (clap's own
+    /// "required" message would not say what is missing as clearly) and
+    /// its name is not empty.
+    pub(crate) fn check(&self) -> Result<(), (ErrorKind, &'static str)> {
         match self.command.first() {
-            None => Err("no command given: claudinectl submit [OPTIONS] -- CMD [ARGS...]".into()),
-            Some(program) if program.is_empty() => {
-                Err("the command name is empty: claudinectl submit [OPTIONS] -- CMD [ARGS...]".into())
-            }
+            None => Err((
+                ErrorKind::MissingRequiredArgument,
+                "no command to run: put it after `--`, as in: claudinectl submit -- make test",
+            )),
+            Some(program) if program.is_empty() => Err((
+                ErrorKind::InvalidValue,
+                "the command name is empty: put the command after `--`, as in: claudinectl submit -- make test",
+            )),
             Some(_) => Ok(()),
         }
     }
@@ -192,12 +202,22 @@ mod tests {
         }
         let msg = submit(&["--", ""]).unwrap_err().to_string();
         assert!(msg.contains("command name is empty"), "{msg}");
+        let msg = submit(&["--"]).unwrap_err().to_string();
+        assert!(msg.contains("no command to run"), "{msg}");
+        assert!(msg.contains("Usage: claudinectl submit"), "{msg}");
     }
 
     #[test]
     fn priorities() {
-        for (arg, want) in [("P0", Priority::P0), ("p1", Priority::P1), ("2", Priority::P2)] {
-            assert_eq!(submit(&["--priority", arg, "--", "x"]).unwrap().priority, want);
+        for (arg, want) in [
+            ("P0", Priority::P0),
+            ("p1", Priority::P1),
+            ("2", Priority::P2),
+        ] {
+            assert_eq!(
+                submit(&["--priority", arg, "--", "x"]).unwrap().priority,
+                want
+            );
         }
         let err = submit(&["--priority", "P3", "--", "x"]).unwrap_err();
         assert_eq!(err.exit_code(), exit::USAGE);
@@ -209,13 +229,20 @@ mod tests {
         let s = submit(&["-e", "A=1", "--env", "B=x=y", "--env", "C=", "--", "x"]).unwrap();
         assert_eq!(
             s.env,
-            [("A".into(), "1".into()), ("B".into(), "x=y".into()), ("C".into(), String::new())]
+            [
+                ("A".into(), "1".into()),
+                ("B".into(), "x=y".into()),
+                ("C".into(), String::new())
+            ]
         );
         for bad in ["NOVALUE", "=value", ""] {
             let err = submit(&["--env", bad, "--", "x"]).unwrap_err();
             assert_eq!(err.exit_code(), exit::USAGE, "{bad:?}");
         }
-        assert_eq!(submit(&["--cwd", "", "--", "x"]).unwrap_err().exit_code(), exit::USAGE);
+        assert_eq!(
+            submit(&["--cwd", "", "--", "x"]).unwrap_err().exit_code(),
+            exit::USAGE
+        );
     }
 
     #[test]
@@ -232,7 +259,10 @@ mod tests {
         assert_eq!(env["HOME"], "/home/a");
         assert_eq!(skipped, ["BAD"]);
         let (env, skipped) = environment(explicit, false, current);
-        assert_eq!(env.into_iter().collect::<Vec<_>>(), [("A".into(), "new".into())]);
+        assert_eq!(
+            env.into_iter().collect::<Vec<_>>(),
+            [("A".into(), "new".into())]
+        );
         assert!(skipped.is_empty());
     }
 
@@ -249,7 +279,10 @@ mod tests {
         // Unresolvable: sent as given when absolute, made absolute otherwise.
         assert_eq!(resolve_cwd(Some("/no/such/dir")).unwrap(), "/no/such/dir");
         let rel = resolve_cwd(Some("no-such-subdir")).unwrap();
-        assert!(rel.starts_with('/') && rel.ends_with("/no-such-subdir"), "{rel}");
+        assert!(
+            rel.starts_with('/') && rel.ends_with("/no-such-subdir"),
+            "{rel}"
+        );
         assert!(resolve_cwd(None).unwrap().starts_with('/'));
     }
 }
