@@ -145,6 +145,16 @@ impl Systemd {
             .map_err(|source| SystemdError::Call { step: "StopUnit", unit: unit.into(), source })
     }
 
+    /// Resolves when the bus connection is lost (the system bus restarted):
+    /// the signal stream ends then. claudined exits and systemd restarts it;
+    /// tasks are not affected and are adopted again.
+    pub async fn disconnected(&self) {
+        match self.manager.receive_job_removed().await {
+            Ok(mut jobs) => while jobs.next().await.is_some() {},
+            Err(e) => tracing::warn!("cannot watch the system bus connection: {e}"),
+        }
+    }
+
     /// Every loaded `claudine-task-*.scope`.
     pub async fn list_task_scopes(&self) -> Result<Vec<UnitStatus>, SystemdError> {
         let units = self

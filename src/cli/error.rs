@@ -56,6 +56,21 @@ impl CliError {
         }
     }
 
+    /// True when the daemon may answer differently in a moment: it is
+    /// unreachable, or it failed a request internally, which is also how it
+    /// answers a pending request while it shuts down (`claudined is
+    /// shutting down`).
+    pub fn is_transient(&self) -> bool {
+        self.is_unreachable()
+            || matches!(
+                self,
+                CliError::Daemon {
+                    code: Some(ErrorCode::Internal),
+                    ..
+                }
+            )
+    }
+
     /// What to print on stderr (without the final newline), or `None` when
     /// nothing should be printed (the reader of our output went away).
     pub fn report(&self) -> Option<String> {

@@ -16,6 +16,8 @@ pub mod error;
 pub mod exit;
 pub mod format;
 #[cfg(test)]
+mod roundtrip_tests;
+#[cfg(test)]
 mod testserver;
 
 pub use client::Client;

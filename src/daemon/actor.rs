@@ -49,6 +49,9 @@ pub struct Actor {
     /// Every task that is not terminal.
     pub(super) tasks: HashMap<TaskId, Task>,
     pub(super) queue: ReadyQueue,
+    /// Ids of the tasks Starting or Running (a small set; the queue may be
+    /// huge, so nothing on the hot path iterates `tasks`).
+    active: std::collections::HashSet<TaskId>,
     waiters: HashMap<TaskId, Vec<Reply<TaskView>>>,
     finished_tx: broadcast::Sender<TaskId>,
     pub(super) events: mpsc::Sender<Event>,
@@ -80,6 +83,7 @@ impl Actor {
             systemd,
             tasks: HashMap::new(),
             queue: ReadyQueue::new(),
+            active: Default::default(),
             waiters: HashMap::new(),
             finished_tx: broadcast::channel(1024).0,
             events,
@@ -89,9 +93,17 @@ impl Actor {
         }
     }
 
+    /// (queued, active) counts.
     pub fn counts(&self) -> (usize, usize) {
-        let active = self.tasks.values().filter(|t| t.state.is_active()).count();
-        (self.queue.len(), active)
+        (self.queue.len(), self.active.len())
+    }
+
+    /// Record a task found active at start-up.
+    pub(super) fn track(&mut self, task: Task) {
+        if task.state.is_active() {
+            self.active.insert(task.id);
+        }
+        self.tasks.insert(task.id, task);
     }
 
     pub fn sample_host(&mut self) {
@@ -205,7 +217,7 @@ impl Actor {
         );
         self.queue.push(task.priority, task.id);
         let id = task.id;
-        self.tasks.insert(id, task);
+        self.track(task);
         Ok(SubmitResponse { id })
     }
 
@@ -290,6 +302,11 @@ impl Actor {
         if after.state == TaskState::Queued && before.state != TaskState::Queued {
             self.queue.push(after.priority, after.id);
         }
+        if after.state.is_active() {
+            self.active.insert(after.id);
+        } else {
+            self.active.remove(&after.id);
+        }
         if after.state.is_terminal() {
             self.tasks.remove(&after.id);
             self.finish(&after);
@@ -340,7 +357,7 @@ impl Actor {
     pub fn schedule(&mut self) {
         while let Some(id) = self.queue.peek() {
             let (_, active) = self.counts();
-            let starting = self.tasks.values().filter(|t| t.state == TaskState::Starting).count();
+            let starting = self.active.iter().filter(|id| self.tasks[*id].state == TaskState::Starting).count();
             match admit(&self.cfg.admission_policy(), self.sample.as_ref(), active, starting) {
                 Admission::Wait(why) => {
                     self.wait_reason = Some(why);

@@ -53,6 +53,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
     let mut last_status = String::new();
+    let bus = actor.systemd.clone();
+    let bus_lost = bus.disconnected();
+    tokio::pin!(bus_lost);
+    let mut result = Ok(());
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -67,6 +71,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                     let _ = sd_notify::notify(false, &[NotifyState::Watchdog]);
                 }
             }
+            _ = &mut bus_lost => {
+                result = Err(anyhow::anyhow!("lost the connection to the system bus"));
+                break;
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -80,7 +88,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
     info!("claudined stopping: {}; running tasks keep running in their scopes", actor.status_line());
     server.abort();
-    Ok(())
+    result
 }
 
 /// Create `dir` 0700 root if missing; refuse a symlink or a directory that

@@ -33,11 +33,11 @@ impl Actor {
             let id = task.id;
             if task.state == TaskState::Queued {
                 self.queue.push(task.priority, id);
-                self.tasks.insert(id, task);
+                self.track(task);
                 queued += 1;
                 continue;
             }
-            self.tasks.insert(id, task.clone());
+            self.track(task.clone());
             let record_path = crate::supervise::exit_record_path(&self.cfg.exit_dir(), id);
             if crate::supervise::read_exit_record(&record_path)?.is_some() {
                 // The same path as a live exit: read the record, finish, stop

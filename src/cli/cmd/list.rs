@@ -9,11 +9,12 @@ use clap::Args;
 
 const EXAMPLES: &str = "\
 Examples:
-  claudinectl list                 your queued and running tasks
-  claudinectl list --all           finished ones too
-  claudinectl list --user alice    alice's tasks (administrators only)
+  claudinectl list                 queued and running tasks, and the latest finished ones
+  claudinectl list --all           every finished task too
+  claudinectl list --user alice    only alice's tasks (others' need administrator rights)
   claudinectl list --json | jq '.tasks[].id'
 
+You see your own tasks; root and administrators see everyone's.
 Columns: ID, PRI (priority), STATE, OWNER, AGE (since submission), EXIT (exit
 code, or the signal that killed it), COMMAND. Under a queued task, a note says
 its place in the queue and why it has not started yet.";
@@ -21,11 +22,11 @@ its place in the queue and why it has not started yet.";
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
 pub struct ListArgs {
-    /// Include finished tasks
+    /// Show every finished task, not only the latest ones
     #[arg(long, short = 'a')]
     pub all: bool,
 
-    /// Only the tasks of this user (administrators only)
+    /// Only the tasks of this user (another user's need administrator rights)
     #[arg(long, short = 'u', value_name = "NAME")]
     pub user: Option<String>,
 }

@@ -2,9 +2,10 @@
 //!
 //! The daemon holds the request open until the task is terminal, so there is
 //! no client-side timeout. If claudined restarts meanwhile the connection
-//! drops; the task is not affected (it lives in its own scope), so we
-//! reconnect and keep waiting, giving up only when the daemon stays
-//! unreachable for [`Retry::give_up_after`].
+//! drops (or it answers `internal` "shutting down"); the task is not
+//! affected (it lives in its own scope), so we reconnect and keep waiting,
+//! giving up only when the daemon stays unreachable for
+//! [`Retry::give_up_after`].
 
 use crate::cli::client::{Answer, Client};
 use crate::cli::error::CliError;
@@ -92,7 +93,7 @@ async fn wait_terminal(
                 tokio::time::sleep(delay).await;
                 continue;
             }
-            Err(e) if e.is_unreachable() => e,
+            Err(e) if e.is_transient() => e,
             Err(e) => return Err(e),
         };
         // A connection that broke after a long wait starts a new outage
