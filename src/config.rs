@@ -60,11 +60,18 @@ struct RawConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid configuration {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration {path}: key `{key}`: {problem}")]
-    Value { path: PathBuf, key: &'static str, problem: String },
+    Value {
+        path: PathBuf,
+        key: &'static str,
+        problem: String,
+    },
 }
 
 impl Config {
@@ -73,7 +80,10 @@ impl Config {
         match std::fs::read_to_string(path) {
             Ok(text) => Config::parse(&text, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(source) => Err(ConfigError::Read { path: path.into(), source }),
+            Err(source) => Err(ConfigError::Read {
+                path: path.into(),
+                source,
+            }),
         }
     }
 
@@ -82,7 +92,11 @@ impl Config {
             path: path.into(),
             message: e.to_string().trim().replace('\n', " "),
         })?;
-        let bad = |key: &'static str, problem: String| ConfigError::Value { path: path.into(), key, problem };
+        let bad = |key: &'static str, problem: String| ConfigError::Value {
+            path: path.into(),
+            key,
+            problem,
+        };
         let mut c = Config::default();
         if let Some(v) = raw.max_running {
             if v < 1 {
@@ -92,13 +106,19 @@ impl Config {
         }
         if let Some(v) = raw.cpu_max_percent {
             if !(v > 0.0 && v <= 100.0) {
-                return Err(bad("cpu_max_percent", format!("must be in (0, 100], got {v}")));
+                return Err(bad(
+                    "cpu_max_percent",
+                    format!("must be in (0, 100], got {v}"),
+                ));
             }
             c.cpu_max_percent = v;
         }
         if let Some(v) = raw.min_available_memory_mb {
             if v < 0 {
-                return Err(bad("min_available_memory_mb", format!("must not be negative, got {v}")));
+                return Err(bad(
+                    "min_available_memory_mb",
+                    format!("must not be negative, got {v}"),
+                ));
             }
             c.min_available_memory_mb = v as u64;
         }
@@ -126,14 +146,20 @@ impl Config {
         ] {
             if let Some(v) = value {
                 if !v.is_absolute() {
-                    return Err(bad(key, format!("must be an absolute path, got {}", v.display())));
+                    return Err(bad(
+                        key,
+                        format!("must be an absolute path, got {}", v.display()),
+                    ));
                 }
                 *slot = v;
             }
         }
         if let Some(v) = raw.log_level {
             if !["error", "warn", "info", "debug", "trace"].contains(&v.as_str()) {
-                return Err(bad("log_level", format!("must be one of error, warn, info, debug, trace; got {v:?}")));
+                return Err(bad(
+                    "log_level",
+                    format!("must be one of error, warn, info, debug, trace; got {v:?}"),
+                ));
             }
             c.log_level = v;
         }
@@ -176,7 +202,8 @@ mod tests {
 
     #[test]
     fn values_are_read() {
-        let c = parse("max_running = 3\ncpu_max_percent = 50\nmin_available_memory_mb = 2048\n").unwrap();
+        let c = parse("max_running = 3\ncpu_max_percent = 50\nmin_available_memory_mb = 2048\n")
+            .unwrap();
         assert_eq!(c.max_running, Some(3));
         let p = c.admission_policy();
         assert_eq!(p.max_running, Some(3));
@@ -187,7 +214,10 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let e = parse("max_running = \"x\"").unwrap_err().to_string();
-        assert!(e.contains("max_running") && e.contains("/etc/claudine/claudine.toml"), "{e}");
+        assert!(
+            e.contains("max_running") && e.contains("/etc/claudine/claudine.toml"),
+            "{e}"
+        );
         let e = parse("max_runing = 3").unwrap_err().to_string();
         assert!(e.contains("max_runing"), "{e}");
         let e = parse("max_running = 0").unwrap_err().to_string();

@@ -20,14 +20,18 @@ pub struct HostSampler {
 
 impl HostSampler {
     pub fn new(proc_root: impl Into<PathBuf>) -> Self {
-        HostSampler { proc_root: proc_root.into(), last_cpu: None }
+        HostSampler {
+            proc_root: proc_root.into(),
+            last_cpu: None,
+        }
     }
 
     /// Take a reading. The first call has no previous CPU reading to compare
     /// with and reports the average since boot.
     pub fn sample(&mut self) -> Result<HostSample, HostError> {
         let stat_path = self.proc_root.join("stat");
-        let stat = KernelStats::from_file(&stat_path, procfs::current_system_info()).map_err(|e| err(&stat_path, e))?;
+        let stat = KernelStats::from_file(&stat_path, procfs::current_system_info())
+            .map_err(|e| err(&stat_path, e))?;
         let (busy, total) = busy_total(&stat.total);
         let (d_busy, d_total) = match self.last_cpu {
             Some((b0, t0)) if total > t0 => (busy.saturating_sub(b0), total - t0),
@@ -46,7 +50,10 @@ impl HostSampler {
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> HostError {
-    HostError { path: path.into(), message: e.to_string() }
+    HostError {
+        path: path.into(),
+        message: e.to_string(),
+    }
 }
 
 /// (busy, total) in clock ticks; idle and iowait count as not busy.

@@ -17,6 +17,13 @@
 //! | GET    | /v1/tasks/{id}/wait        |                 | [`TaskView`] once terminal   |
 //! | GET    | /v1/tasks/{id}/logs?tail=N&follow=1 |        | `text/plain` stream of the log |
 //!
+//! `GET /v1/tasks` lists the tasks the caller may see: without `all`, every
+//! queued/starting/running task plus the 20 most recently finished; with
+//! `all=1`, every finished task too. Root and members of the admin group see
+//! every user's tasks, others only their own; `user=NAME` narrows the list to
+//! one owner (others than yourself need admin rights). Query values are sent
+//! raw: percent-encoded values are refused.
+//!
 //! Errors are a non-2xx status with an [`ErrorBody`]. A request body larger
 //! than [`MAX_REQUEST_BYTES`] is refused with 413 before it is read, and the
 //! connection is closed. Another user's task answers exactly like a task that
@@ -80,6 +87,9 @@ pub struct TaskView {
     pub cwd: String,
     /// Names of the extra environment variables (values are withheld).
     pub env_keys: Vec<String>,
+    /// The task was given the submitter's whole environment.
+    #[serde(default)]
+    pub inherit_env: bool,
     pub created_ms: i64,
     pub started_ms: Option<i64>,
     pub finished_ms: Option<i64>,
@@ -111,6 +121,7 @@ impl TaskView {
             argv: t.argv.clone(),
             cwd: t.cwd.clone(),
             env_keys: t.env.iter().map(|(k, _)| k.clone()).collect(),
+            inherit_env: t.inherit_env,
             created_ms: t.created_ms,
             started_ms: t.started_ms,
             finished_ms: t.finished_ms,
@@ -125,13 +136,9 @@ impl TaskView {
         }
     }
 
-    /// Exit code for `claudinectl wait`; see [`Task::wait_code`].
+    /// Exit code for `claudinectl wait`; see [`crate::core::wait_code`].
     pub fn wait_code(&self) -> i32 {
-        match (self.exit_code, self.signal) {
-            (Some(code), _) => code,
-            (None, Some(sig)) => 128 + sig,
-            _ => 1,
-        }
+        crate::core::wait_code(self.state, self.exit_code, self.signal)
     }
 }
 
@@ -159,6 +166,8 @@ pub enum ErrorCode {
     PermissionDenied,
     /// The task is in a state where the action is impossible.
     Conflict,
+    /// The daemon is shutting down or restarting: retry shortly.
+    Unavailable,
     Internal,
 }
 
@@ -172,6 +181,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::PermissionDenied => 403,
             ErrorCode::Conflict => 409,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
     }

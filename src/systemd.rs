@@ -40,11 +40,28 @@ trait Manager {
         states: &[&str],
         patterns: &[&str],
     ) -> zbus::Result<
-        Vec<(String, String, String, String, String, String, OwnedObjectPath, u32, String, OwnedObjectPath)>,
+        Vec<(
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            OwnedObjectPath,
+            u32,
+            String,
+            OwnedObjectPath,
+        )>,
     >;
 
     #[zbus(signal)]
-    fn job_removed(&self, id: u32, job: zbus::zvariant::ObjectPath<'_>, unit: &str, result: &str) -> zbus::Result<()>;
+    fn job_removed(
+        &self,
+        id: u32,
+        job: zbus::zvariant::ObjectPath<'_>,
+        unit: &str,
+        result: &str,
+    ) -> zbus::Result<()>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +69,11 @@ pub enum SystemdError {
     #[error("cannot connect to the system bus: {0}")]
     Connect(#[source] zbus::Error),
     #[error("{step} {unit}: {source}")]
-    Call { step: &'static str, unit: String, source: zbus::Error },
+    Call {
+        step: &'static str,
+        unit: String,
+        source: zbus::Error,
+    },
     #[error("start job of {unit} finished with result {result:?}")]
     JobFailed { unit: String, result: String },
     #[error("start job of {unit} did not finish within {secs} s")]
@@ -63,9 +84,10 @@ impl SystemdError {
     /// True if the error says the unit is not loaded (already gone).
     pub fn is_no_such_unit(&self) -> bool {
         match self {
-            SystemdError::Call { source: zbus::Error::MethodError(name, _, _), .. } => {
-                name.as_str() == "org.freedesktop.systemd1.NoSuchUnit"
-            }
+            SystemdError::Call {
+                source: zbus::Error::MethodError(name, _, _),
+                ..
+            } => name.as_str() == "org.freedesktop.systemd1.NoSuchUnit",
             _ => false,
         }
     }
@@ -92,8 +114,12 @@ pub struct ScopeSpec<'a> {
 
 impl Systemd {
     pub async fn connect() -> Result<Systemd, SystemdError> {
-        let conn = zbus::Connection::system().await.map_err(SystemdError::Connect)?;
-        let manager = ManagerProxy::new(&conn).await.map_err(SystemdError::Connect)?;
+        let conn = zbus::Connection::system()
+            .await
+            .map_err(SystemdError::Connect)?;
+        let manager = ManagerProxy::new(&conn)
+            .await
+            .map_err(SystemdError::Connect)?;
         // Ask systemd to send us job and unit signals. An error here only
         // means we are already subscribed.
         let _ = manager.subscribe().await;
@@ -104,7 +130,11 @@ impl Systemd {
     /// until systemd reports the start job done.
     pub async fn start_scope(&self, spec: &ScopeSpec<'_>) -> Result<(), SystemdError> {
         let unit = spec.unit.to_string();
-        let call = |source| SystemdError::Call { step: "StartTransientUnit", unit: unit.clone(), source };
+        let call = |source| SystemdError::Call {
+            step: "StartTransientUnit",
+            unit: unit.clone(),
+            source,
+        };
         // Subscribe before the call: the job may finish before the reply.
         let mut jobs = self.manager.receive_job_removed().await.map_err(call)?;
         let props: Vec<(&str, Value<'_>)> = vec![
@@ -115,9 +145,16 @@ impl Systemd {
             ("CPUAccounting", Value::from(true)),
             ("TasksAccounting", Value::from(true)),
             ("CollectMode", Value::from("inactive-or-failed")),
-            ("TimeoutStopUSec", Value::from(STOP_TIMEOUT.as_micros() as u64)),
+            (
+                "TimeoutStopUSec",
+                Value::from(STOP_TIMEOUT.as_micros() as u64),
+            ),
         ];
-        let job = self.manager.start_transient_unit(spec.unit, "fail", &props, &[]).await.map_err(call)?;
+        let job = self
+            .manager
+            .start_transient_unit(spec.unit, "fail", &props, &[])
+            .await
+            .map_err(call)?;
         let wait = async {
             while let Some(signal) = jobs.next().await {
                 let Ok(args) = signal.args() else { continue };
@@ -130,8 +167,14 @@ impl Systemd {
         match tokio::time::timeout(JOB_TIMEOUT, wait).await {
             Ok(Some(result)) if result == "done" => Ok(()),
             Ok(Some(result)) => Err(SystemdError::JobFailed { unit, result }),
-            Ok(None) => Err(SystemdError::JobFailed { unit, result: "signal stream ended".into() }),
-            Err(_) => Err(SystemdError::JobTimeout { unit, secs: JOB_TIMEOUT.as_secs() }),
+            Ok(None) => Err(SystemdError::JobFailed {
+                unit,
+                result: "signal stream ended".into(),
+            }),
+            Err(_) => Err(SystemdError::JobTimeout {
+                unit,
+                secs: JOB_TIMEOUT.as_secs(),
+            }),
         }
     }
 
@@ -142,7 +185,11 @@ impl Systemd {
             .stop_unit(unit, "replace")
             .await
             .map(|_| ())
-            .map_err(|source| SystemdError::Call { step: "StopUnit", unit: unit.into(), source })
+            .map_err(|source| SystemdError::Call {
+                step: "StopUnit",
+                unit: unit.into(),
+                source,
+            })
     }
 
     /// Resolves when the bus connection is lost (the system bus restarted):
@@ -161,10 +208,17 @@ impl Systemd {
             .manager
             .list_units_by_patterns(&[], &["claudine-task-*.scope"])
             .await
-            .map_err(|source| SystemdError::Call { step: "ListUnitsByPatterns", unit: "claudine-task-*.scope".into(), source })?;
+            .map_err(|source| SystemdError::Call {
+                step: "ListUnitsByPatterns",
+                unit: "claudine-task-*.scope".into(),
+                source,
+            })?;
         Ok(units
             .into_iter()
-            .map(|u| UnitStatus { name: u.0, active_state: u.3 })
+            .map(|u| UnitStatus {
+                name: u.0,
+                active_state: u.3,
+            })
             .collect())
     }
 }

@@ -40,13 +40,19 @@ fn main() {
         .enable_all()
         .build()
         .expect("build tokio runtime");
-    if let Err(e) = rt.block_on(claudine::daemon::run(cfg)).context("claudined failed") {
+    if let Err(e) = rt
+        .block_on(claudine::daemon::run(cfg))
+        .context("claudined failed")
+    {
         tracing::error!("{e:#}");
         eprintln!("claudined: {e:#}");
         // A store we refuse to open will not get better by restarting.
         let refused = matches!(
             e.downcast_ref::<claudine::store::StoreError>(),
-            Some(claudine::store::StoreError::Corrupt { .. } | claudine::store::StoreError::TooNew { .. })
+            Some(
+                claudine::store::StoreError::Corrupt { .. }
+                    | claudine::store::StoreError::TooNew { .. }
+            )
         );
         std::process::exit(if refused { EX_CONFIG } else { 1 });
     }
@@ -55,16 +61,27 @@ fn main() {
 /// journald with structured fields (CLAUDINE_TASK_ID, CLAUDINE_USER,
 /// CLAUDINE_STATE) when started by systemd, stderr otherwise.
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::filter::LevelFilter::from_level(level.parse().unwrap_or(tracing::Level::INFO));
-    let under_journal = std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
+    let filter = tracing_subscriber::filter::LevelFilter::from_level(
+        level.parse().unwrap_or(tracing::Level::INFO),
+    );
+    let under_journal =
+        std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
     if under_journal {
         if let Ok(layer) = tracing_journald::layer() {
-            let layer = layer.with_field_prefix(None).with_syslog_identifier("claudined".into());
-            tracing_subscriber::registry().with(layer.with_filter(filter)).init();
+            let layer = layer
+                .with_field_prefix(None)
+                .with_syslog_identifier("claudined".into());
+            tracing_subscriber::registry()
+                .with(layer.with_filter(filter))
+                .init();
             return;
         }
     }
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
         .init();
 }

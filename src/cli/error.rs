@@ -65,7 +65,7 @@ impl CliError {
             || matches!(
                 self,
                 CliError::Daemon {
-                    code: Some(ErrorCode::Internal),
+                    code: Some(ErrorCode::Unavailable),
                     ..
                 }
             )

@@ -292,8 +292,8 @@ async fn wait_reconnects_after_a_dropped_connection_or_a_shutdown_answer() {
         handler(move |_| match calls.fetch_add(1, Ordering::SeqCst) {
             0 => None,
             1 => Some(json(
-                500,
-                json!({"error": {"code": "internal", "message": "claudined is shutting down"}}),
+                503,
+                json!({"error": {"code": "unavailable", "message": "claudined is shutting down; retry shortly"}}),
             )),
             2 => Some(json(200, task_json(42, "running", None, None))),
             _ => Some(json(

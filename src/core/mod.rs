@@ -10,4 +10,7 @@ pub mod task;
 
 pub use admission::{admit, Admission, AdmissionPolicy, HostSample};
 pub use queue::ReadyQueue;
-pub use task::{parse_unit_name, unit_name, Priority, Task, TaskId, TaskState, Transition, TransitionError};
+pub use task::{
+    parse_unit_name, unit_name, wait_code, Priority, Task, TaskId, TaskState, Transition,
+    TransitionError,
+};

@@ -330,14 +330,25 @@ impl Task {
         self.env.clear();
     }
 
-    /// The exit code `claudinectl wait` reports: the command's own code, or
-    /// 128+signal like a shell, or 1 for a task that ended without one.
+    /// The exit code `claudinectl wait` reports; see [`wait_code`].
     pub fn wait_code(&self) -> i32 {
-        match (self.exit_code, self.signal) {
-            (Some(code), _) => code,
-            (None, Some(sig)) => 128 + sig,
-            _ => 1,
-        }
+        wait_code(self.state, self.exit_code, self.signal)
+    }
+}
+
+/// The exit code `claudinectl wait` reports: the command's own code, or
+/// 128+signal like a shell; never 0 for a task that did not succeed (a
+/// cancelled task whose command trapped SIGTERM and exited 0 gives 1).
+pub fn wait_code(state: TaskState, exit_code: Option<i32>, signal: Option<i32>) -> i32 {
+    let code = match (exit_code, signal) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        _ => 1,
+    };
+    if code == 0 && state != TaskState::Succeeded {
+        1
+    } else {
+        code
     }
 }
 

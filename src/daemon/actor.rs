@@ -30,14 +30,43 @@ pub struct LogSource {
 }
 
 pub enum Event {
-    Submit { caller: Caller, req: SubmitRequest, reply: Reply<SubmitResponse> },
-    List { caller: Caller, all: bool, user: Option<String>, reply: Reply<ListResponse> },
-    Get { caller: Caller, id: TaskId, reply: Reply<TaskView> },
-    Cancel { caller: Caller, id: TaskId, reason: Option<String>, reply: Reply<TaskView> },
-    Wait { caller: Caller, id: TaskId, reply: Reply<TaskView> },
-    Logs { caller: Caller, id: TaskId, reply: Reply<LogSource> },
+    Submit {
+        caller: Caller,
+        req: SubmitRequest,
+        reply: Reply<SubmitResponse>,
+    },
+    List {
+        caller: Caller,
+        all: bool,
+        user: Option<String>,
+        reply: Reply<ListResponse>,
+    },
+    Get {
+        caller: Caller,
+        id: TaskId,
+        reply: Reply<TaskView>,
+    },
+    Cancel {
+        caller: Caller,
+        id: TaskId,
+        reason: Option<String>,
+        reply: Reply<TaskView>,
+    },
+    Wait {
+        caller: Caller,
+        id: TaskId,
+        reply: Reply<TaskView>,
+    },
+    Logs {
+        caller: Caller,
+        id: TaskId,
+        reply: Reply<LogSource>,
+    },
     /// A launch task finished creating the scope (and sent `go` on success).
-    ScopeReady { id: TaskId, result: Result<(), String> },
+    ScopeReady {
+        id: TaskId,
+        result: Result<(), String>,
+    },
     /// The supervisor of a task exited; its exit record may be on disk.
     SupervisorGone { id: TaskId },
 }
@@ -76,7 +105,12 @@ fn internal(e: impl std::fmt::Display) -> ErrorInfo {
 }
 
 impl Actor {
-    pub fn new(cfg: Arc<Config>, store: Store, systemd: Systemd, events: mpsc::Sender<Event>) -> Actor {
+    pub fn new(
+        cfg: Arc<Config>,
+        store: Store,
+        systemd: Systemd,
+        events: mpsc::Sender<Event>,
+    ) -> Actor {
         Actor {
             cfg,
             store,
@@ -118,13 +152,23 @@ impl Actor {
             Event::Submit { caller, req, reply } => {
                 let _ = reply.send(self.submit(&caller, req));
             }
-            Event::List { caller, all, user, reply } => {
+            Event::List {
+                caller,
+                all,
+                user,
+                reply,
+            } => {
                 let _ = reply.send(self.list(&caller, all, user));
             }
             Event::Get { caller, id, reply } => {
                 let _ = reply.send(self.visible(&caller, id).map(|t| self.view(&t)));
             }
-            Event::Cancel { caller, id, reason, reply } => {
+            Event::Cancel {
+                caller,
+                id,
+                reason,
+                reply,
+            } => {
                 let _ = reply.send(self.cancel(&caller, id, reason));
             }
             Event::Wait { caller, id, reply } => match self.visible(&caller, id) {
@@ -153,7 +197,11 @@ impl Actor {
     fn visible(&self, caller: &Caller, id: TaskId) -> Result<Task, ErrorInfo> {
         let task = match self.tasks.get(&id) {
             Some(t) => t.clone(),
-            None => self.store.get(id).map_err(internal)?.ok_or_else(|| not_found(id))?,
+            None => self
+                .store
+                .get(id)
+                .map_err(internal)?
+                .ok_or_else(|| not_found(id))?,
         };
         if !caller.may_see(task.owner_uid) {
             return Err(not_found(id));
@@ -162,8 +210,12 @@ impl Actor {
     }
 
     fn view(&self, t: &Task) -> TaskView {
-        let pos = (t.state == TaskState::Queued).then(|| self.queue.position(t.priority, t.id)).flatten();
-        let why = (t.state == TaskState::Queued).then(|| self.wait_reason.clone()).flatten();
+        let pos = (t.state == TaskState::Queued)
+            .then(|| self.queue.position(t.priority, t.id))
+            .flatten();
+        let why = (t.state == TaskState::Queued)
+            .then(|| self.wait_reason.clone())
+            .flatten();
         TaskView::from_task(t, pos, why)
     }
 
@@ -176,7 +228,10 @@ impl Actor {
             return Err(invalid(format!("argument {a:?} contains a NUL byte")));
         }
         if !req.cwd.starts_with('/') || req.cwd.contains('\0') {
-            return Err(invalid(format!("working directory {:?} is not an absolute path", req.cwd)));
+            return Err(invalid(format!(
+                "working directory {:?} is not an absolute path",
+                req.cwd
+            )));
         }
         for (k, v) in &req.env {
             if req.inherit_env && users::RESERVED_ENV.contains(&k.as_str()) {
@@ -221,14 +276,21 @@ impl Actor {
         Ok(SubmitResponse { id })
     }
 
-    fn list(&self, caller: &Caller, all: bool, user: Option<String>) -> Result<ListResponse, ErrorInfo> {
+    fn list(
+        &self,
+        caller: &Caller,
+        all: bool,
+        user: Option<String>,
+    ) -> Result<ListResponse, ErrorInfo> {
         let owner = match (&user, caller.admin) {
             (None, true) => None,
             (None, false) => Some(caller.uid),
             (Some(name), admin) => {
                 let uid = nix::unistd::User::from_name(name)
                     .map_err(internal)?
-                    .ok_or_else(|| ErrorInfo::new(ErrorCode::InvalidRequest, format!("no such user {name:?}")))?
+                    .ok_or_else(|| {
+                        ErrorInfo::new(ErrorCode::InvalidRequest, format!("no such user {name:?}"))
+                    })?
                     .uid
                     .as_raw();
                 if !admin && uid != caller.uid {
@@ -242,11 +304,18 @@ impl Actor {
         };
         let shown = |t: &Task| owner.map_or(true, |u| u == t.owner_uid);
         // Queue positions in one ordered pass: O(n) for the whole list.
-        let positions: HashMap<TaskId, usize> =
-            self.queue.iter().enumerate().map(|(i, id)| (id, i + 1)).collect();
+        let positions: HashMap<TaskId, usize> = self
+            .queue
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id, i + 1))
+            .collect();
         let mut active: Vec<&Task> = self.tasks.values().filter(|t| shown(t)).collect();
         active.sort_by_key(|t| t.id);
-        let mut finished = self.store.finished(owner, if all { None } else { Some(20) }).map_err(internal)?;
+        let mut finished = self
+            .store
+            .finished(owner, if all { None } else { Some(20) })
+            .map_err(internal)?;
         finished.reverse();
         let (mut queued, mut running) = (0, 0);
         let mut tasks = Vec::with_capacity(active.len() + finished.len());
@@ -258,22 +327,43 @@ impl Actor {
                 TaskState::Queued => queued += 1,
                 _ => running += 1,
             }
-            let why = (t.state == TaskState::Queued).then(|| self.wait_reason.clone()).flatten();
+            let why = (t.state == TaskState::Queued)
+                .then(|| self.wait_reason.clone())
+                .flatten();
             tasks.push(TaskView::from_task(t, positions.get(&t.id).copied(), why));
         }
         tasks.sort_by_key(|t| t.id);
-        Ok(ListResponse { tasks, queued, running })
+        Ok(ListResponse {
+            tasks,
+            queued,
+            running,
+        })
     }
 
-    fn cancel(&mut self, caller: &Caller, id: TaskId, reason: Option<String>) -> Result<TaskView, ErrorInfo> {
+    fn cancel(
+        &mut self,
+        caller: &Caller,
+        id: TaskId,
+        reason: Option<String>,
+    ) -> Result<TaskView, ErrorInfo> {
         let task = self.visible(caller, id)?;
         if task.state.is_terminal() {
-            return Err(ErrorInfo::new(ErrorCode::Conflict, format!("task {id} already ended ({})", task.state)));
+            return Err(ErrorInfo::new(
+                ErrorCode::Conflict,
+                format!("task {id} already ended ({})", task.state),
+            ));
         }
         let reason = reason
             .filter(|r| !r.trim().is_empty())
             .unwrap_or_else(|| format!("cancelled by {}", caller.name));
-        let after = self.transition(&task, Transition::Cancel { reason, now_ms: now_ms() }, "cancel")?;
+        let after = self.transition(
+            &task,
+            Transition::Cancel {
+                reason,
+                now_ms: now_ms(),
+            },
+            "cancel",
+        )?;
         info!(
             claudine_task_id = id,
             claudine_user = %caller.name,
@@ -290,12 +380,24 @@ impl Actor {
 
     /// Apply, persist, and update memory. The store is written first: if the
     /// commit fails nothing changes and the caller gets the error.
-    pub(super) fn transition(&mut self, before: &Task, ev: Transition, name: &str) -> Result<Task, ErrorInfo> {
-        let after = before.apply(&ev).map_err(|e| ErrorInfo::new(ErrorCode::Conflict, e.to_string()))?;
-        self.store.save(before, &after, name, now_ms()).map_err(|e| {
-            error!(claudine_task_id = before.id, "cannot record {name} of task {}: {e}", before.id);
-            internal(e)
-        })?;
+    pub(super) fn transition(
+        &mut self,
+        before: &Task,
+        ev: Transition,
+        name: &str,
+    ) -> Result<Task, ErrorInfo> {
+        let after = before
+            .apply(&ev)
+            .map_err(|e| ErrorInfo::new(ErrorCode::Conflict, e.to_string()))?;
+        self.store
+            .save(before, &after, name, now_ms())
+            .map_err(|e| {
+                error!(
+                    claudine_task_id = before.id,
+                    "cannot record {name} of task {}: {e}", before.id
+                );
+                internal(e)
+            })?;
         if before.state == TaskState::Queued && after.state != TaskState::Queued {
             self.queue.remove(before.priority, before.id);
         }
@@ -337,7 +439,10 @@ impl Actor {
             let _ = w.send(Ok(view.clone()));
         }
         let _ = self.finished_tx.send(t.id);
-        let _ = std::fs::remove_file(crate::supervise::exit_record_path(&self.cfg.exit_dir(), t.id));
+        let _ = std::fs::remove_file(crate::supervise::exit_record_path(
+            &self.cfg.exit_dir(),
+            t.id,
+        ));
     }
 
     pub(super) fn stop_scope(&self, t: &Task) {
@@ -357,8 +462,17 @@ impl Actor {
     pub fn schedule(&mut self) {
         while let Some(id) = self.queue.peek() {
             let (_, active) = self.counts();
-            let starting = self.active.iter().filter(|id| self.tasks[*id].state == TaskState::Starting).count();
-            match admit(&self.cfg.admission_policy(), self.sample.as_ref(), active, starting) {
+            let starting = self
+                .active
+                .iter()
+                .filter(|id| self.tasks[*id].state == TaskState::Starting)
+                .count();
+            match admit(
+                &self.cfg.admission_policy(),
+                self.sample.as_ref(),
+                active,
+                starting,
+            ) {
                 Admission::Wait(why) => {
                     self.wait_reason = Some(why);
                     return;
@@ -374,13 +488,17 @@ impl Actor {
     }
 
     fn scope_ready(&mut self, id: TaskId, result: Result<(), String>) {
-        let Some(task) = self.tasks.get(&id).cloned() else { return };
+        let Some(task) = self.tasks.get(&id).cloned() else {
+            return;
+        };
         if task.state != TaskState::Starting {
             return;
         }
         match result {
             Ok(()) => {
-                if let Ok(t) = self.transition(&task, Transition::Started { now_ms: now_ms() }, "started") {
+                if let Ok(t) =
+                    self.transition(&task, Transition::Started { now_ms: now_ms() }, "started")
+                {
                     info!(
                         claudine_task_id = id,
                         claudine_user = %t.owner_name,
@@ -396,13 +514,22 @@ impl Actor {
                 }
             }
             Err(reason) => {
-                let _ = self.transition(&task, Transition::LaunchFailed { reason, now_ms: now_ms() }, "launch-failed");
+                let _ = self.transition(
+                    &task,
+                    Transition::LaunchFailed {
+                        reason,
+                        now_ms: now_ms(),
+                    },
+                    "launch-failed",
+                );
             }
         }
     }
 
     fn supervisor_gone(&mut self, id: TaskId) {
-        let Some(task) = self.tasks.get(&id).cloned() else { return };
+        let Some(task) = self.tasks.get(&id).cloned() else {
+            return;
+        };
         if !task.state.is_active() {
             return;
         }
@@ -417,16 +544,26 @@ impl Actor {
         let now = now_ms();
         let (ev, name) = match (record, task.state) {
             (Some(r), _) => (
-                Transition::Exited { exit_code: r.exit_code, signal: r.signal, error: r.error, now_ms: now },
+                Transition::Exited {
+                    exit_code: r.exit_code,
+                    signal: r.signal,
+                    error: r.error,
+                    now_ms: now,
+                },
                 "exited",
             ),
             (None, TaskState::Starting) => (
-                Transition::Requeue { reason: "supervisor exited before the task started; queued again".into() },
+                Transition::Requeue {
+                    reason: "supervisor exited before the task started; queued again".into(),
+                },
                 "requeue",
             ),
             (None, _) => (
                 Transition::Vanished {
-                    reason: format!("supervisor of {} ended without recording an exit status", task.unit_name()),
+                    reason: format!(
+                        "supervisor of {} ended without recording an exit status",
+                        task.unit_name()
+                    ),
                     now_ms: now,
                 },
                 "vanished",

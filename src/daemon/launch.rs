@@ -42,14 +42,26 @@ pub fn launch(actor: &mut Actor, task: Task) {
         Ok(p) => p,
         Err(reason) => {
             error!(claudine_task_id = task.id, claudine_user = %task.owner_name, "task {} cannot launch: {reason}", task.id);
-            let _ = actor.transition(&task, Transition::LaunchFailed { reason, now_ms: now }, "launch-failed");
+            let _ = actor.transition(
+                &task,
+                Transition::LaunchFailed {
+                    reason,
+                    now_ms: now,
+                },
+                "launch-failed",
+            );
             return;
         }
     };
     // Commit Starting before anything is asked of systemd. If the commit
     // fails, dropping `prepared` closes the pipe and the supervisor exits.
-    let ev = Transition::Launch { supervisor_pid: prepared.pid, now_ms: now };
-    let Ok(t) = actor.transition(&task, ev, "launch") else { return };
+    let ev = Transition::Launch {
+        supervisor_pid: prepared.pid,
+        now_ms: now,
+    };
+    let Ok(t) = actor.transition(&task, ev, "launch") else {
+        return;
+    };
     info!(
         claudine_task_id = t.id,
         claudine_user = %t.owner_name,
@@ -60,19 +72,34 @@ pub fn launch(actor: &mut Actor, task: Task) {
         t.unit_name()
     );
     let description = describe(&t);
-    tokio::spawn(run(actor.systemd.clone(), actor.events.clone(), t.id, t.unit_name(), description, prepared));
+    tokio::spawn(run(
+        actor.systemd.clone(),
+        actor.events.clone(),
+        t.id,
+        t.unit_name(),
+        description,
+        prepared,
+    ));
 }
 
 fn prepare(actor: &Actor, task: &Task) -> Result<Prepared, String> {
     let acct = users::account(task.owner_uid).map_err(|e| e.to_string())?;
     let env = users::task_env(&acct, &task.env, task.inherit_env);
-    let log = logs::open_for_task(&actor.cfg.logs_dir(), task.id, acct.uid, acct.gid).map_err(|e| e.to_string())?;
-    let log2 = log.try_clone().map_err(|e| format!("duplicate log descriptor: {e}"))?;
+    let log = logs::open_for_task(&actor.cfg.logs_dir(), task.id, acct.uid, acct.gid)
+        .map_err(|e| e.to_string())?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| format!("duplicate log descriptor: {e}"))?;
     let exit_path = exit_record_path(&actor.cfg.exit_dir(), task.id);
     match std::fs::remove_file(&exit_path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("remove stale exit record {}: {e}", exit_path.display())),
+        Err(e) => {
+            return Err(format!(
+                "remove stale exit record {}: {e}",
+                exit_path.display()
+            ))
+        }
     }
     let spec = LaunchSpec {
         task_id: task.id,
@@ -85,7 +112,8 @@ fn prepare(actor: &Actor, task: &Task) -> Result<Prepared, String> {
         env,
         exit_path,
     };
-    let mut spec_line = serde_json::to_vec(&spec).map_err(|e| format!("encode launch spec: {e}"))?;
+    let mut spec_line =
+        serde_json::to_vec(&spec).map_err(|e| format!("encode launch spec: {e}"))?;
     spec_line.push(b'\n');
     let mut child = tokio::process::Command::new(&actor.cfg.supervisor)
         .arg(task.id.to_string())
@@ -98,7 +126,12 @@ fn prepare(actor: &Actor, task: &Task) -> Result<Prepared, String> {
         .map_err(|e| format!("spawn supervisor {}: {e}", actor.cfg.supervisor.display()))?;
     let pid = child.id().ok_or("supervisor exited at once")?;
     let stdin = child.stdin.take().ok_or("supervisor has no stdin pipe")?;
-    Ok(Prepared { child, stdin, spec_line, pid })
+    Ok(Prepared {
+        child,
+        stdin,
+        spec_line,
+        pid,
+    })
 }
 
 async fn run(
@@ -109,11 +142,23 @@ async fn run(
     description: String,
     p: Prepared,
 ) {
-    let Prepared { mut child, mut stdin, spec_line, pid } = p;
+    let Prepared {
+        mut child,
+        mut stdin,
+        spec_line,
+        pid,
+    } = p;
     let result = async {
-        stdin.write_all(&spec_line).await.map_err(|e| format!("send launch spec to supervisor: {e}"))?;
+        stdin
+            .write_all(&spec_line)
+            .await
+            .map_err(|e| format!("send launch spec to supervisor: {e}"))?;
         systemd
-            .start_scope(&ScopeSpec { unit: &unit, pid, description: &description })
+            .start_scope(&ScopeSpec {
+                unit: &unit,
+                pid,
+                description: &description,
+            })
             .await
             .map_err(|e| format!("cannot create scope: {e}"))?;
         stdin
@@ -132,7 +177,10 @@ async fn run(
 pub fn watch_adopted(events: mpsc::Sender<Event>, id: TaskId, fd: OwnedFd) {
     tokio::spawn(async move {
         if let Err(e) = pidfd::wait_exit(fd).await {
-            error!(claudine_task_id = id, "waiting for the supervisor of task {id}: {e}");
+            error!(
+                claudine_task_id = id,
+                "waiting for the supervisor of task {id}: {e}"
+            );
         }
         let _ = events.send(Event::SupervisorGone { id }).await;
     });
@@ -140,6 +188,10 @@ pub fn watch_adopted(events: mpsc::Sender<Event>, id: TaskId, fd: OwnedFd) {
 
 /// The scope's Description: id, owner and command, without control chars.
 fn describe(t: &Task) -> String {
-    let cmd: String = super::actor::command_line(&t.argv).chars().filter(|c| !c.is_control()).take(120).collect();
+    let cmd: String = super::actor::command_line(&t.argv)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect();
     format!("claudine task {} ({}): {}", t.id, t.owner_name, cmd)
 }

@@ -15,7 +15,11 @@ use tokio::sync::broadcast;
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("{step} {path}: {source}")]
-    Io { step: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("log {path} is not a regular file owned by uid {uid}; refusing to use it")]
     Unexpected { path: PathBuf, uid: u32 },
 }
@@ -34,13 +38,23 @@ pub fn open_for_task(dir: &Path, id: i64, uid: u32, gid: u32) -> Result<File, Lo
         move |source| LogError::Io { step, path, source }
     };
     let flags = libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    match OpenOptions::new().append(true).create_new(true).mode(0o600).custom_flags(flags).open(&path) {
+    match OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(flags)
+        .open(&path)
+    {
         Ok(f) => {
             std::os::unix::fs::fchown(&f, Some(uid), Some(gid)).map_err(io("chown log"))?;
             Ok(f)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let f = OpenOptions::new().append(true).custom_flags(flags).open(&path).map_err(io("reopen log"))?;
+            let f = OpenOptions::new()
+                .append(true)
+                .custom_flags(flags)
+                .open(&path)
+                .map_err(io("reopen log"))?;
             let meta = f.metadata().map_err(io("stat log"))?;
             if !meta.file_type().is_file() || meta.uid() != uid || meta.nlink() != 1 {
                 return Err(LogError::Unexpected { path, uid });
@@ -52,7 +66,10 @@ pub fn open_for_task(dir: &Path, id: i64, uid: u32, gid: u32) -> Result<File, Lo
 }
 
 fn open_read(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
 }
 
 /// Byte offset where the last `lines` lines of the file start.
@@ -183,7 +200,10 @@ mod tests {
         // Reopening appends.
         let mut f = open_for_task(dir.path(), 7, 0, 0).unwrap();
         writeln!(f, "again").unwrap();
-        assert_eq!(std::fs::read_to_string(log_path(dir.path(), 7)).unwrap(), "hello\nagain\n");
+        assert_eq!(
+            std::fs::read_to_string(log_path(dir.path(), 7)).unwrap(),
+            "hello\nagain\n"
+        );
         // A planted symlink is never followed.
         let target = dir.path().join("target");
         std::fs::write(&target, "keep").unwrap();
@@ -191,7 +211,10 @@ mod tests {
         assert!(open_for_task(dir.path(), 8, 0, 0).is_err());
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
         // A file owned by someone else is refused.
-        assert!(matches!(open_for_task(dir.path(), 7, 1234, 1234), Err(LogError::Unexpected { .. })));
+        assert!(matches!(
+            open_for_task(dir.path(), 7, 1234, 1234),
+            Err(LogError::Unexpected { .. })
+        ));
     }
 
     #[tokio::test]
@@ -203,10 +226,13 @@ mod tests {
         let s = stream(log_path(dir.path(), 1), 1, None, true, false, rx);
         let collector = tokio::spawn(async move {
             let chunks: Vec<_> = s.collect().await;
-            chunks.into_iter().map(|c| c.unwrap()).fold(Vec::new(), |mut a, b| {
-                a.extend_from_slice(&b);
-                a
-            })
+            chunks
+                .into_iter()
+                .map(|c| c.unwrap())
+                .fold(Vec::new(), |mut a, b| {
+                    a.extend_from_slice(&b);
+                    a
+                })
         });
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         writeln!(f, "two").unwrap();
@@ -214,7 +240,10 @@ mod tests {
         tx.send(2).unwrap();
         writeln!(f, "three").unwrap();
         tx.send(1).unwrap();
-        let out = tokio::time::timeout(std::time::Duration::from_secs(5), collector).await.unwrap().unwrap();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(5), collector)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "one\ntwo\nthree\n");
     }
 }

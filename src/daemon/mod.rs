@@ -38,17 +38,35 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let systemd = crate::systemd::Systemd::connect().await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     let mut actor = Actor::new(cfg.clone(), store, systemd, tx.clone());
-    actor.reconcile().await.context("reconcile tasks with systemd")?;
+    actor
+        .reconcile()
+        .await
+        .context("reconcile tasks with systemd")?;
     let listener = bind_socket(&cfg)?;
     let server = tokio::spawn(server::serve(listener, tx, cfg.clone()));
     actor.sample_host();
     actor.schedule();
-    let _ = sd_notify::notify(false, &[NotifyState::Ready, NotifyState::Status(&actor.status_line())]);
-    info!("claudined {} ready on {}: {}", env!("CARGO_PKG_VERSION"), cfg.socket.display(), actor.status_line());
+    let _ = sd_notify::notify(
+        false,
+        &[
+            NotifyState::Ready,
+            NotifyState::Status(&actor.status_line()),
+        ],
+    );
+    info!(
+        "claudined {} ready on {}: {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.socket.display(),
+        actor.status_line()
+    );
 
     let mut watchdog_usec = 0;
     let watchdog = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
-    let period = if watchdog { Duration::from_micros(watchdog_usec / 3) } else { Duration::from_secs(1) };
+    let period = if watchdog {
+        Duration::from_micros(watchdog_usec / 3)
+    } else {
+        Duration::from_secs(1)
+    };
     let mut tick = tokio::time::interval(period.min(Duration::from_secs(1)));
     let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
@@ -86,7 +104,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     }
     let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
-    info!("claudined stopping: {}; running tasks keep running in their scopes", actor.status_line());
+    info!(
+        "claudined stopping: {}; running tasks keep running in their scopes",
+        actor.status_line()
+    );
     server.abort();
     result
 }
@@ -97,14 +118,23 @@ fn secure_dir(dir: &Path) -> anyhow::Result<()> {
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).with_context(|| format!("create state directory {}", dir.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("create state directory {}", dir.display()))
+        }
     }
     let meta = std::fs::symlink_metadata(dir).with_context(|| format!("stat {}", dir.display()))?;
     if !meta.file_type().is_dir() {
-        anyhow::bail!("{} is not a directory (a symlink?); refusing to use it", dir.display());
+        anyhow::bail!(
+            "{} is not a directory (a symlink?); refusing to use it",
+            dir.display()
+        );
     }
     if meta.uid() != nix::unistd::geteuid().as_raw() {
-        anyhow::bail!("{} is owned by uid {}, not by claudined's user; refusing to use it", dir.display(), meta.uid());
+        anyhow::bail!(
+            "{} is owned by uid {}, not by claudined's user; refusing to use it",
+            dir.display(),
+            meta.uid()
+        );
     }
     if meta.mode() & 0o077 != 0 {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
@@ -122,14 +152,19 @@ fn bind_socket(cfg: &Config) -> anyhow::Result<tokio::net::UnixListener> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         use std::os::unix::fs::FileTypeExt;
         if !meta.file_type().is_socket() {
-            anyhow::bail!("{} exists and is not a socket; refusing to replace it", path.display());
+            anyhow::bail!(
+                "{} exists and is not a socket; refusing to replace it",
+                path.display()
+            );
         }
-        std::fs::remove_file(path).with_context(|| format!("remove stale socket {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("remove stale socket {}", path.display()))?;
     }
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o117));
     let listener = tokio::net::UnixListener::bind(path);
     nix::sys::stat::umask(old);
     let listener = listener.with_context(|| format!("bind {}", path.display()))?;
-    nix::unistd::chown(path, None, Some(group.gid)).with_context(|| format!("chown {} to group {}", path.display(), cfg.socket_group))?;
+    nix::unistd::chown(path, None, Some(group.gid))
+        .with_context(|| format!("chown {} to group {}", path.display(), cfg.socket_group))?;
     Ok(listener)
 }

@@ -11,7 +11,11 @@ pub fn open(pid: u32) -> std::io::Result<Option<OwnedFd>> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {
         let err = std::io::Error::last_os_error();
-        return if err.raw_os_error() == Some(libc::ESRCH) { Ok(None) } else { Err(err) };
+        return if err.raw_os_error() == Some(libc::ESRCH) {
+            Ok(None)
+        } else {
+            Err(err)
+        };
     }
     // SAFETY: the syscall returned a fresh fd that nothing else owns.
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
@@ -30,7 +34,10 @@ pub async fn wait_exit(fd: OwnedFd) -> std::io::Result<()> {
 /// True if `pid`'s cgroup is the scope `unit` (read from /proc/<pid>/cgroup).
 pub fn in_unit(pid: u32, unit: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .map(|s| s.lines().any(|l| l.starts_with("0::") && l.trim_end().ends_with(&format!("/{unit}"))))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("0::") && l.trim_end().ends_with(&format!("/{unit}")))
+        })
         .unwrap_or(false)
 }
 
@@ -40,9 +47,15 @@ mod tests {
 
     #[tokio::test]
     async fn waits_for_exit_of_a_process() {
-        let mut child = std::process::Command::new("sleep").arg("0.2").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .unwrap();
         let fd = open(child.id()).unwrap().expect("process exists");
-        tokio::time::timeout(std::time::Duration::from_secs(5), wait_exit(fd)).await.unwrap().unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), wait_exit(fd))
+            .await
+            .unwrap()
+            .unwrap();
         child.wait().unwrap();
         assert!(open(child.id()).unwrap().is_none() || !in_unit(child.id(), "x.scope"));
     }

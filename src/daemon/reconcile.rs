@@ -75,14 +75,25 @@ impl Actor {
             }
             let (ev, name) = if task.state == TaskState::Starting {
                 requeued += 1;
-                (Transition::Requeue { reason: "daemon restarted before the task started".into() }, "requeue")
+                (
+                    Transition::Requeue {
+                        reason: "daemon restarted before the task started".into(),
+                    },
+                    "requeue",
+                )
             } else {
                 vanished += 1;
                 let reason = format!(
                     "scope {} vanished without an exit status (host reboot or stopped while claudined was down)",
                     task.unit_name()
                 );
-                (Transition::Vanished { reason, now_ms: now_ms() }, "vanished")
+                (
+                    Transition::Vanished {
+                        reason,
+                        now_ms: now_ms(),
+                    },
+                    "vanished",
+                )
             };
             if let Err(e) = self.transition(&task, ev, name) {
                 anyhow::bail!("reconcile task {id}: {e}");
@@ -92,7 +103,10 @@ impl Actor {
         for unit in &scopes {
             if let Some(id) = parse_unit_name(&unit.name) {
                 if live.contains(&id) && !self.tasks.contains_key(&id) {
-                    warn!(claudine_task_id = id, "stopping {}: its task is not active", unit.name);
+                    warn!(
+                        claudine_task_id = id,
+                        "stopping {}: its task is not active", unit.name
+                    );
                     let _ = self.systemd.stop_unit(&unit.name).await;
                 }
             }

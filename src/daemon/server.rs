@@ -11,8 +11,8 @@ use super::actor::{Event, LogSource, Reply};
 use super::users::{self, Caller};
 use crate::config::Config;
 use crate::proto::{
-    CancelRequest, ErrorBody, ErrorCode, ErrorInfo, SubmitRequest, VersionResponse, MAX_REQUEST_BYTES,
-    PROTOCOL_HEADER, PROTOCOL_VERSION,
+    CancelRequest, ErrorBody, ErrorCode, ErrorInfo, SubmitRequest, VersionResponse,
+    MAX_REQUEST_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -30,10 +30,50 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, warn};
 
 pub const MAX_CONNECTIONS: usize = 512;
+/// Connections one non-root uid may hold open at once.
+pub const MAX_CONNECTIONS_PER_UID: usize = 64;
+
+/// Open connections per uid. A plain mutex around a counter map: it guards
+/// no task state, only this bookkeeping of the accept loop.
+#[derive(Default)]
+struct PerUid(std::sync::Mutex<std::collections::HashMap<u32, usize>>);
+
+impl PerUid {
+    fn enter(self: &Arc<Self>, uid: u32) -> Option<UidSlot> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(uid).or_default();
+        if uid != 0 && *n >= MAX_CONNECTIONS_PER_UID {
+            return None;
+        }
+        *n += 1;
+        Some(UidSlot {
+            map: self.clone(),
+            uid,
+        })
+    }
+}
+
+struct UidSlot {
+    map: Arc<PerUid>,
+    uid: u32,
+}
+
+impl Drop for UidSlot {
+    fn drop(&mut self) {
+        let mut m = self.map.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.uid) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.uid);
+            }
+        }
+    }
+}
 type Body = BoxBody<Bytes, std::io::Error>;
 
 pub async fn serve(listener: UnixListener, events: mpsc::Sender<Event>, cfg: Arc<Config>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_uid = Arc::new(PerUid::default());
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -43,14 +83,29 @@ pub async fn serve(listener: UnixListener, events: mpsc::Sender<Event>, cfg: Arc
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let events = events.clone();
         let cfg = cfg.clone();
+        let per_uid = per_uid.clone();
         tokio::spawn(async move {
-            let caller = match stream.peer_cred() {
-                Ok(cred) => users::caller(cred.uid(), cred.gid(), &cfg.admin_group).map_err(|e| e.to_string()),
-                Err(e) => Err(format!("cannot read peer credentials: {e}")),
+            let cred = match stream.peer_cred() {
+                Ok(cred) => cred,
+                Err(e) => {
+                    warn!("cannot read peer credentials of a connection: {e}");
+                    return;
+                }
             };
+            let Some(uid_slot) = per_uid.enter(cred.uid()) else {
+                warn!(
+                    "uid {} holds {MAX_CONNECTIONS_PER_UID} connections already; closing a new one",
+                    cred.uid()
+                );
+                return;
+            };
+            let caller =
+                users::caller(cred.uid(), cred.gid(), &cfg.admin_group).map_err(|e| e.to_string());
             let service = hyper::service::service_fn(move |req| {
                 let events = events.clone();
                 let caller = caller.clone();
@@ -64,12 +119,17 @@ pub async fn serve(listener: UnixListener, events: mpsc::Sender<Event>, cfg: Arc
             if let Err(e) = conn.await {
                 debug!("connection ended: {e}");
             }
+            drop(uid_slot);
             drop(permit);
         });
     }
 }
 
-async fn handle(req: Request<Incoming>, caller: Result<Caller, String>, events: mpsc::Sender<Event>) -> Response<Body> {
+async fn handle(
+    req: Request<Incoming>,
+    caller: Result<Caller, String>,
+    events: mpsc::Sender<Event>,
+) -> Response<Body> {
     match route(req, caller, events).await {
         Ok(resp) => resp,
         Err(e) => error_response(e),
@@ -85,7 +145,10 @@ async fn route(
         if v.as_bytes() != PROTOCOL_VERSION.to_string().as_bytes() {
             return Err(ErrorInfo::new(
                 ErrorCode::UnsupportedProtocol,
-                format!("protocol version {:?} not supported; this claudined speaks {PROTOCOL_VERSION}", v),
+                format!(
+                    "protocol version {:?} not supported; this claudined speaks {PROTOCOL_VERSION}",
+                    v
+                ),
             ));
         }
     }
@@ -94,43 +157,88 @@ async fn route(
     let query = Query::parse(req.uri().query().unwrap_or(""))?;
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let method = req.method().clone();
-    let ask = Asker { events: &events, caller };
+    let ask = Asker {
+        events: &events,
+        caller,
+    };
     match (&method, segs.as_slice()) {
-        (&Method::GET, ["v1", "version"]) => {
-            json(StatusCode::OK, &VersionResponse { protocol: PROTOCOL_VERSION, version: env!("CARGO_PKG_VERSION").into() })
-        }
+        (&Method::GET, ["v1", "version"]) => json(
+            StatusCode::OK,
+            &VersionResponse {
+                protocol: PROTOCOL_VERSION,
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+        ),
         (&Method::POST, ["v1", "tasks"]) => {
             let body: SubmitRequest = read_json(req).await?;
-            let r = ask.ask(|caller, reply| Event::Submit { caller, req: body, reply }).await?;
+            let r = ask
+                .ask(|caller, reply| Event::Submit {
+                    caller,
+                    req: body,
+                    reply,
+                })
+                .await?;
             json(StatusCode::CREATED, &r)
         }
         (&Method::GET, ["v1", "tasks"]) => {
             let (all, user) = (query.flag("all"), query.get("user").map(str::to_string));
-            json(StatusCode::OK, &ask.ask(|caller, reply| Event::List { caller, all, user, reply }).await?)
+            json(
+                StatusCode::OK,
+                &ask.ask(|caller, reply| Event::List {
+                    caller,
+                    all,
+                    user,
+                    reply,
+                })
+                .await?,
+            )
         }
         (&Method::GET, ["v1", "tasks", id]) => {
             let id = task_id(id)?;
-            json(StatusCode::OK, &ask.ask(|caller, reply| Event::Get { caller, id, reply }).await?)
+            json(
+                StatusCode::OK,
+                &ask.ask(|caller, reply| Event::Get { caller, id, reply })
+                    .await?,
+            )
         }
         (&Method::POST, ["v1", "tasks", id, "cancel"]) => {
             let id = task_id(id)?;
             let body: CancelRequest = read_json(req).await?;
             let reason = body.reason;
-            json(StatusCode::OK, &ask.ask(|caller, reply| Event::Cancel { caller, id, reason, reply }).await?)
+            json(
+                StatusCode::OK,
+                &ask.ask(|caller, reply| Event::Cancel {
+                    caller,
+                    id,
+                    reason,
+                    reply,
+                })
+                .await?,
+            )
         }
         (&Method::GET, ["v1", "tasks", id, "wait"]) => {
             let id = task_id(id)?;
-            json(StatusCode::OK, &ask.ask(|caller, reply| Event::Wait { caller, id, reply }).await?)
+            json(
+                StatusCode::OK,
+                &ask.ask(|caller, reply| Event::Wait { caller, id, reply })
+                    .await?,
+            )
         }
         (&Method::GET, ["v1", "tasks", id, "logs"]) => {
             let id = task_id(id)?;
             let tail = match query.get("tail") {
-                Some(n) => Some(n.parse::<usize>().map_err(|_| invalid(format!("tail must be a number, got {n:?}")))?),
+                Some(n) => Some(
+                    n.parse::<usize>()
+                        .map_err(|_| invalid(format!("tail must be a number, got {n:?}")))?,
+                ),
                 None => None,
             };
             let follow = query.flag("follow");
-            let src: LogSource = ask.ask(|caller, reply| Event::Logs { caller, id, reply }).await?;
-            let stream = super::logs::stream(src.path, id, tail, follow, src.is_terminal, src.finished);
+            let src: LogSource = ask
+                .ask(|caller, reply| Event::Logs { caller, id, reply })
+                .await?;
+            let stream =
+                super::logs::stream(src.path, id, tail, follow, src.is_terminal, src.finished);
             let body = StreamBody::new(stream.map_ok(Frame::data));
             Ok(Response::builder()
                 .status(StatusCode::OK)
@@ -138,7 +246,10 @@ async fn route(
                 .body(BodyExt::boxed(body))
                 .expect("valid response"))
         }
-        (_, ["v1", ..]) => Err(ErrorInfo::new(ErrorCode::NotFound, format!("no such endpoint: {method} {path}"))),
+        (_, ["v1", ..]) => Err(ErrorInfo::new(
+            ErrorCode::NotFound,
+            format!("no such endpoint: {method} {path}"),
+        )),
         _ => Err(ErrorInfo::new(
             ErrorCode::NotFound,
             format!("no such endpoint: {method} {path} (this daemon speaks /v1)"),
@@ -154,8 +265,16 @@ struct Asker<'a> {
 impl Asker<'_> {
     async fn ask<T>(&self, make: impl FnOnce(Caller, Reply<T>) -> Event) -> Result<T, ErrorInfo> {
         let (tx, rx) = oneshot::channel();
-        let gone = || ErrorInfo::new(ErrorCode::Internal, "claudined is shutting down");
-        self.events.send(make(self.caller.clone(), tx)).await.map_err(|_| gone())?;
+        let gone = || {
+            ErrorInfo::new(
+                ErrorCode::Unavailable,
+                "claudined is shutting down; retry shortly",
+            )
+        };
+        self.events
+            .send(make(self.caller.clone(), tx))
+            .await
+            .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
 }
@@ -168,7 +287,10 @@ fn task_id(s: &str) -> Result<i64, ErrorInfo> {
     match s.parse::<i64>() {
         Ok(id) if id > 0 => Ok(id),
         // Not a valid id at all: no such task, the same answer as any other.
-        _ => Err(ErrorInfo::new(ErrorCode::NotFound, format!("task {s} not found"))),
+        _ => Err(ErrorInfo::new(
+            ErrorCode::NotFound,
+            format!("task {s} not found"),
+        )),
     }
 }
 
@@ -193,19 +315,29 @@ async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Err
         .collect()
         .await
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 too_large()
             } else {
-                ErrorInfo::new(ErrorCode::MalformedRequest, format!("cannot read request body: {e}"))
+                ErrorInfo::new(
+                    ErrorCode::MalformedRequest,
+                    format!("cannot read request body: {e}"),
+                )
             }
         })?
         .to_bytes();
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ErrorInfo::new(ErrorCode::MalformedRequest, format!("invalid request body: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ErrorInfo::new(
+            ErrorCode::MalformedRequest,
+            format!("invalid request body: {e}"),
+        )
+    })
 }
 
 fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Result<Response<Body>, ErrorInfo> {
-    let body = serde_json::to_vec(v).map_err(|e| ErrorInfo::new(ErrorCode::Internal, e.to_string()))?;
+    let body =
+        serde_json::to_vec(v).map_err(|e| ErrorInfo::new(ErrorCode::Internal, e.to_string()))?;
     Ok(Response::builder()
         .status(status)
         .header(CONTENT_TYPE, "application/json")
@@ -214,16 +346,24 @@ fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> Result<Response<Body>
 }
 
 fn full(b: Vec<u8>) -> Body {
-    Full::new(Bytes::from(b)).map_err(|never: Infallible| match never {}).boxed()
+    Full::new(Bytes::from(b))
+        .map_err(|never: Infallible| match never {})
+        .boxed()
 }
 
 fn error_response(e: ErrorInfo) -> Response<Body> {
-    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     // After a request we could not parse, the stream may be out of step:
     // close the connection.
-    let close = matches!(e.code, ErrorCode::MalformedRequest | ErrorCode::PayloadTooLarge);
+    let close = matches!(
+        e.code,
+        ErrorCode::MalformedRequest | ErrorCode::PayloadTooLarge
+    );
     let body = serde_json::to_vec(&ErrorBody { error: e }).unwrap_or_default();
-    let mut b = Response::builder().status(status).header(CONTENT_TYPE, "application/json");
+    let mut b = Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json");
     if close {
         b = b.header(CONNECTION, "close");
     }
@@ -240,14 +380,19 @@ impl Query {
         for pair in q.split('&').filter(|p| !p.is_empty()) {
             let (k, val) = pair.split_once('=').unwrap_or((pair, "1"));
             if val.contains('%') {
-                return Err(invalid(format!("query parameter {k}: encoded values are not supported")));
+                return Err(invalid(format!(
+                    "query parameter {k}: encoded values are not supported"
+                )));
             }
             v.push((k.to_string(), val.to_string()));
         }
         Ok(Query(v))
     }
     fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
     }
     fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("1" | "true" | "yes"))

@@ -50,7 +50,10 @@ pub fn account(uid: u32) -> Result<Account, UserError> {
         .ok_or(UserError::NoSuchUid(uid))?;
     let cname = CString::new(user.name.clone()).map_err(|_| UserError::NoSuchUid(uid))?;
     let groups = nix::unistd::getgrouplist(&cname, user.gid)
-        .map_err(|source| UserError::Groups { user: user.name.clone(), source })?
+        .map_err(|source| UserError::Groups {
+            user: user.name.clone(),
+            source,
+        })?
         .into_iter()
         .map(|g| g.as_raw())
         .collect();
@@ -68,8 +71,14 @@ pub fn account(uid: u32) -> Result<Account, UserError> {
 pub fn caller(uid: u32, gid: u32, admin_group: &str) -> Result<Caller, UserError> {
     let acct = account(uid)?;
     let admin_gid = Group::from_name(admin_group).ok().flatten().map(|g| g.gid);
-    let admin = uid == 0 || admin_gid.is_some_and(|g| acct.groups.contains(&g.as_raw()) || Gid::from_raw(gid) == g);
-    Ok(Caller { uid, gid, name: acct.name, admin })
+    let admin = uid == 0
+        || admin_gid.is_some_and(|g| acct.groups.contains(&g.as_raw()) || Gid::from_raw(gid) == g);
+    Ok(Caller {
+        uid,
+        gid,
+        name: acct.name,
+        admin,
+    })
 }
 
 /// Variables a task may never set: they would let it talk to systemd or the
@@ -98,7 +107,9 @@ pub fn check_env_entry(key: &str, value: &str) -> Result<(), String> {
         return Err(format!("environment variable {key} contains a NUL byte"));
     }
     if RESERVED_ENV.contains(&key) {
-        return Err(format!("environment variable {key} is reserved and cannot be set"));
+        return Err(format!(
+            "environment variable {key} is reserved and cannot be set"
+        ));
     }
     Ok(())
 }
@@ -110,7 +121,11 @@ const ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
 /// (HOME, USER, LOGNAME, SHELL, PATH, LANG) with the submitted variables on
 /// top, or, with `inherit`, the submitted environment as it is. Reserved
 /// variables are dropped either way.
-pub fn task_env(acct: &Account, extra: &[(String, String)], inherit: bool) -> Vec<(String, String)> {
+pub fn task_env(
+    acct: &Account,
+    extra: &[(String, String)],
+    inherit: bool,
+) -> Vec<(String, String)> {
     let mut env = BTreeMap::new();
     if !inherit {
         env.insert("HOME".to_string(), acct.home.clone());
@@ -124,7 +139,9 @@ pub fn task_env(acct: &Account, extra: &[(String, String)], inherit: bool) -> Ve
     for (k, v) in extra {
         env.insert(k.clone(), v.clone());
     }
-    env.into_iter().filter(|(k, _)| !RESERVED_ENV.contains(&k.as_str())).collect()
+    env.into_iter()
+        .filter(|(k, _)| !RESERVED_ENV.contains(&k.as_str()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -144,7 +161,14 @@ mod tests {
 
     #[test]
     fn base_env_is_login_like_and_extra_overrides() {
-        let env = task_env(&alice(), &[("LANG".into(), "de_DE.UTF-8".into()), ("K".into(), "v".into())], false);
+        let env = task_env(
+            &alice(),
+            &[
+                ("LANG".into(), "de_DE.UTF-8".into()),
+                ("K".into(), "v".into()),
+            ],
+            false,
+        );
         let m: BTreeMap<_, _> = env.into_iter().collect();
         assert_eq!(m["HOME"], "/home/alice");
         assert_eq!(m["USER"], "alice");
@@ -160,7 +184,10 @@ mod tests {
     fn inherit_uses_submitted_env_but_never_reserved_keys() {
         let env = task_env(
             &alice(),
-            &[("PATH".into(), "/x".into()), ("NOTIFY_SOCKET".into(), "/run/systemd/notify".into())],
+            &[
+                ("PATH".into(), "/x".into()),
+                ("NOTIFY_SOCKET".into(), "/run/systemd/notify".into()),
+            ],
             true,
         );
         assert_eq!(env, vec![("PATH".to_string(), "/x".to_string())]);
@@ -172,7 +199,9 @@ mod tests {
         assert!(check_env_entry("", "b").is_err());
         assert!(check_env_entry("A=B", "b").is_err());
         assert!(check_env_entry("A", "b\0").is_err());
-        assert!(check_env_entry("NOTIFY_SOCKET", "x").unwrap_err().contains("reserved"));
+        assert!(check_env_entry("NOTIFY_SOCKET", "x")
+            .unwrap_err()
+            .contains("reserved"));
     }
 
     #[test]
@@ -180,6 +209,9 @@ mod tests {
         let c = caller(0, 0, "no-such-group-here").unwrap();
         assert!(c.admin);
         assert_eq!(c.name, "root");
-        assert!(matches!(account(4_000_000_000), Err(UserError::NoSuchUid(_))));
+        assert!(matches!(
+            account(4_000_000_000),
+            Err(UserError::NoSuchUid(_))
+        ));
     }
 }

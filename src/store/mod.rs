@@ -21,19 +21,42 @@ pub use schema::LATEST as SCHEMA_VERSION;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create database {path}: {source}")]
-    Create { path: PathBuf, source: std::io::Error },
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open database {path}: {source}")]
-    Open { path: PathBuf, source: rusqlite::Error },
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("database {path} is corrupt or not a claudine database ({detail}); refusing to start, the file is left untouched")]
     Corrupt { path: PathBuf, detail: String },
     #[error("database {path} has schema version {found}, newer than the {supported} this claudined supports; refusing to start, the file is left untouched (install a newer claudine)")]
-    TooNew { path: PathBuf, found: i64, supported: i64 },
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     #[error("database {path}: migration to schema version {version} failed: {source}")]
-    Migrate { path: PathBuf, version: i64, source: rusqlite::Error },
+    Migrate {
+        path: PathBuf,
+        version: i64,
+        source: rusqlite::Error,
+    },
     #[error("database {path}: {step}: {source}")]
-    Query { path: PathBuf, step: &'static str, source: rusqlite::Error },
+    Query {
+        path: PathBuf,
+        step: &'static str,
+        source: rusqlite::Error,
+    },
     #[error("database {path}: task {id} has an invalid {column}: {detail}")]
-    Decode { path: PathBuf, id: TaskId, column: &'static str, detail: String },
+    Decode {
+        path: PathBuf,
+        id: TaskId,
+        column: &'static str,
+        detail: String,
+    },
 }
 
 /// A task as submitted, before the store gives it an id.
@@ -74,17 +97,29 @@ impl Store {
         let fresh = create_private_file(path)?;
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
-        .map_err(|source| StoreError::Open { path: path.into(), source })?;
-        let mut store = Store { conn, path: path.into() };
+        .map_err(|source| StoreError::Open {
+            path: path.into(),
+            source,
+        })?;
+        let mut store = Store {
+            conn,
+            path: path.into(),
+        };
         // Read-only checks first: nothing is written to a file we refuse.
         let version: i64 = store
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| store.corrupt(e.to_string()))?;
         if version > schema::LATEST {
-            return Err(StoreError::TooNew { path: path.into(), found: version, supported: schema::LATEST });
+            return Err(StoreError::TooNew {
+                path: path.into(),
+                found: version,
+                supported: schema::LATEST,
+            });
         }
         if !fresh {
             let check: String = store
@@ -100,8 +135,14 @@ impl Store {
         }
         store
             .conn
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(|source| StoreError::Query { path: path.into(), step: "set pragmas", source })?;
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(|source| StoreError::Query {
+                path: path.into(),
+                step: "set pragmas",
+                source,
+            })?;
         store.migrate(version)?;
         Ok(store)
     }
@@ -111,11 +152,18 @@ impl Store {
     }
 
     fn corrupt(&self, detail: String) -> StoreError {
-        StoreError::Corrupt { path: self.path.clone(), detail }
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        }
     }
 
     fn query_err(&self, step: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Query { path: self.path.clone(), step, source }
+        move |source| StoreError::Query {
+            path: self.path.clone(),
+            step,
+            source,
+        }
     }
 
     fn has_tables(&self) -> Result<bool, StoreError> {
@@ -129,10 +177,16 @@ impl Store {
     fn migrate(&mut self, from: i64) -> Result<(), StoreError> {
         for version in from..schema::LATEST {
             let path = self.path.clone();
-            let err = |source| StoreError::Migrate { path: path.clone(), version: version + 1, source };
+            let err = |source| StoreError::Migrate {
+                path: path.clone(),
+                version: version + 1,
+                source,
+            };
             let tx = self.conn.transaction().map_err(err)?;
-            tx.execute_batch(schema::MIGRATIONS[version as usize]).map_err(err)?;
-            tx.pragma_update(None, "user_version", version + 1).map_err(err)?;
+            tx.execute_batch(schema::MIGRATIONS[version as usize])
+                .map_err(err)?;
+            tx.pragma_update(None, "user_version", version + 1)
+                .map_err(err)?;
             tx.commit().map_err(err)?;
         }
         Ok(())
@@ -162,8 +216,16 @@ impl Store {
         )
         .map_err(err("insert task"))?;
         let id = tx.last_insert_rowid();
-        insert_event(&tx, id, new.created_ms, "submitted", None, TaskState::Queued, None)
-            .map_err(err("insert event"))?;
+        insert_event(
+            &tx,
+            id,
+            new.created_ms,
+            "submitted",
+            None,
+            TaskState::Queued,
+            None,
+        )
+        .map_err(err("insert event"))?;
         tx.commit().map_err(err("commit submit"))?;
         Ok(Task {
             id,
@@ -189,7 +251,13 @@ impl Store {
 
     /// Persist `after` (the result of a transition from `before`) together with
     /// its lifecycle event, in one transaction.
-    pub fn save(&mut self, before: &Task, after: &Task, event: &str, at_ms: i64) -> Result<(), StoreError> {
+    pub fn save(
+        &mut self,
+        before: &Task,
+        after: &Task,
+        event: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |step: &'static str| {
             let path = path.clone();
@@ -225,9 +293,20 @@ impl Store {
                 source: rusqlite::Error::QueryReturnedNoRows,
             });
         }
-        let detail = after.reason.clone().or_else(|| after.cancel_requested.clone());
-        insert_event(&tx, after.id, at_ms, event, Some(before.state), after.state, detail.as_deref())
-            .map_err(err("insert event"))?;
+        let detail = after
+            .reason
+            .clone()
+            .or_else(|| after.cancel_requested.clone());
+        insert_event(
+            &tx,
+            after.id,
+            at_ms,
+            event,
+            Some(before.state),
+            after.state,
+            detail.as_deref(),
+        )
+        .map_err(err("insert event"))?;
         tx.commit().map_err(err("commit update"))?;
         Ok(())
     }
@@ -242,13 +321,23 @@ impl Store {
 
     pub fn get(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1");
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.query_err("prepare get"))?;
-        let row = stmt.query_row(params![id], raw_task).optional().map_err(self.query_err("get task"))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(self.query_err("prepare get"))?;
+        let row = stmt
+            .query_row(params![id], raw_task)
+            .optional()
+            .map_err(self.query_err("get task"))?;
         row.map(|r| self.decode(r)).transpose()
     }
 
     /// Terminal tasks, newest first, optionally of one owner, at most `limit`.
-    pub fn finished(&self, owner: Option<u32>, limit: Option<usize>) -> Result<Vec<Task>, StoreError> {
+    pub fn finished(
+        &self,
+        owner: Option<u32>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Task>, StoreError> {
         let limit = limit.map(|l| l as i64).unwrap_or(-1);
         let terminal = "state IN ('succeeded','failed','cancelled','interrupted')";
         match owner {
@@ -286,11 +375,15 @@ impl Store {
                 })
             })
             .map_err(self.query_err("read events"))?;
-        rows.collect::<Result<_, _>>().map_err(self.query_err("read events"))
+        rows.collect::<Result<_, _>>()
+            .map_err(self.query_err("read events"))
     }
 
     fn select(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Task>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(self.query_err("prepare select"))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(self.query_err("prepare select"))?;
         let raws = stmt
             .query_map(params, raw_task)
             .map_err(self.query_err("select tasks"))?
@@ -300,7 +393,12 @@ impl Store {
     }
 
     fn decode(&self, r: RawTask) -> Result<Task, StoreError> {
-        let bad = |column, detail: String| StoreError::Decode { path: self.path.clone(), id: r.id, column, detail };
+        let bad = |column, detail: String| StoreError::Decode {
+            path: self.path.clone(),
+            id: r.id,
+            column,
+            detail,
+        };
         Ok(Task {
             id: r.id,
             owner_uid: r.owner_uid,
@@ -381,7 +479,14 @@ fn insert_event(
         "INSERT INTO task_events (task_id, at_ms, event, from_state, to_state, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![id, at_ms, event, from.map(|s| s.as_str()), to.as_str(), detail])
+    .execute(params![
+        id,
+        at_ms,
+        event,
+        from.map(|s| s.as_str()),
+        to.as_str(),
+        detail
+    ])
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -400,7 +505,10 @@ fn create_private_file(path: &Path) -> Result<bool, StoreError> {
     match res {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(source) => Err(StoreError::Create { path: path.into(), source }),
+        Err(source) => Err(StoreError::Create {
+            path: path.into(),
+            source,
+        }),
     }
 }
 

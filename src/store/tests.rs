@@ -23,11 +23,19 @@ fn insert_update_reload_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("claudine.db");
     let mut s = Store::open(&path).unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let a = s.insert(new_task(1000, Priority::P1, 10)).unwrap();
     let b = s.insert(new_task(1001, Priority::P0, 11)).unwrap();
     assert!(b.id > a.id);
-    let a2 = a.apply(&Transition::Launch { supervisor_pid: 77, now_ms: 12 }).unwrap();
+    let a2 = a
+        .apply(&Transition::Launch {
+            supervisor_pid: 77,
+            now_ms: 12,
+        })
+        .unwrap();
     s.save(&a, &a2, "launch", 12).unwrap();
     drop(s);
 
@@ -39,8 +47,14 @@ fn insert_update_reload_keeps_everything() {
     assert_eq!(un[1].env, vec![("TOKEN".to_string(), "secret".to_string())]);
     let ev = s.events(a.id).unwrap();
     assert_eq!(ev.len(), 2);
-    assert_eq!((ev[0].event.as_str(), ev[0].to_state.as_str()), ("submitted", "queued"));
-    assert_eq!((ev[1].from_state.as_deref(), ev[1].to_state.as_str()), (Some("queued"), "starting"));
+    assert_eq!(
+        (ev[0].event.as_str(), ev[0].to_state.as_str()),
+        ("submitted", "queued")
+    );
+    assert_eq!(
+        (ev[1].from_state.as_deref(), ev[1].to_state.as_str()),
+        (Some("queued"), "starting")
+    );
     assert_eq!(s.get(999).unwrap(), None);
 }
 
@@ -50,14 +64,26 @@ fn finished_tasks_drop_env_and_list_newest_first() {
     let mut s = Store::open(&dir.path().join("db")).unwrap();
     let mut ids = vec![];
     for i in 0..3 {
-        let t = s.insert(new_task(1000 + (i % 2), Priority::P1, i as i64)).unwrap();
-        let done = t.apply(&Transition::Cancel { reason: "x".into(), now_ms: 5 }).unwrap();
+        let t = s
+            .insert(new_task(1000 + (i % 2), Priority::P1, i as i64))
+            .unwrap();
+        let done = t
+            .apply(&Transition::Cancel {
+                reason: "x".into(),
+                now_ms: 5,
+            })
+            .unwrap();
         s.save(&t, &done, "cancel", 5).unwrap();
         ids.push(t.id);
     }
     let all = s.finished(None, None).unwrap();
-    assert_eq!(all.iter().map(|t| t.id).collect::<Vec<_>>(), vec![ids[2], ids[1], ids[0]]);
-    assert!(all.iter().all(|t| t.env.is_empty() && t.state == TaskState::Cancelled));
+    assert_eq!(
+        all.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1], ids[0]]
+    );
+    assert!(all
+        .iter()
+        .all(|t| t.env.is_empty() && t.state == TaskState::Cancelled));
     let mine = s.finished(Some(1000), Some(1)).unwrap();
     assert_eq!(mine.iter().map(|t| t.id).collect::<Vec<_>>(), vec![ids[2]]);
     assert!(s.unfinished().unwrap().is_empty());
@@ -70,12 +96,16 @@ fn newer_schema_is_refused_and_untouched() {
     drop(Store::open(&path).unwrap());
     {
         let c = Connection::open(&path).unwrap();
-        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
     }
     let before = std::fs::read(&path).unwrap();
     let err = Store::open(&path).err().expect("must refuse");
     let msg = err.to_string();
-    assert!(msg.contains("schema version 2") && msg.contains(path.to_str().unwrap()), "{msg}");
+    assert!(
+        msg.contains("schema version 2") && msg.contains(path.to_str().unwrap()),
+        "{msg}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
@@ -99,7 +129,9 @@ fn damaged_pages_are_refused_and_untouched() {
         for i in 0..500 {
             s.insert(new_task(1000, Priority::P2, i)).unwrap();
         }
-        s.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        s.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
     }
     let len = std::fs::metadata(&path).unwrap().len();
     assert!(len > 16 * 4096, "db too small: {len}");

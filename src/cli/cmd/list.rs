@@ -153,6 +153,7 @@ pub(crate) mod tests {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             cwd: "/home/alice/src/app".into(),
             env_keys: vec![],
+            inherit_env: false,
             created_ms: NOW - 65_000,
             started_ms: None,
             finished_ms: None,

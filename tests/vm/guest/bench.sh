@@ -1,0 +1,165 @@
+#!/bin/bash
+# tests/vm/guest/bench.sh - claudine figures, measured inside the test VM
+# (tests/vm/run.sh --bench). Prints figures, not PASS/FAIL; they go to stdout
+# and to $TESTBED_OUT/bench.txt. The guest usually runs under software
+# emulation: compare figures only with the baselines measured next to them in
+# the same guest (systemd-run --scope, /bin/true), never with other machines.
+
+cd "$(dirname "${BASH_SOURCE[0]}")" || exit 125
+# shellcheck source=lib.sh
+source ./lib.sh
+exec 2>&1
+OUTF=${TESTBED_OUT:-/tmp}/bench.txt
+: > "$OUTF"
+N_LAT=${BENCH_N_LAT:-30}
+N_SUBMIT=${BENCH_N_SUBMIT:-500}
+N_QUEUE=${BENCH_N_QUEUE:-10000}
+[[ -f suite.env ]] && source ./suite.env
+
+fig() { printf '%-64s %s\n' "$1" "$2" | tee -a "$OUTF"; }
+head_() { printf '\n## %s\n' "$*" | tee -a "$OUTF"; }
+# stats: reads numbers (one per line) -> "median X  p99 Y  min Z  max W  (n=N)"
+stats() {
+    sort -n | awk '{a[NR]=$1} END {
+        if (NR == 0) { print "no data"; exit }
+        p99 = int(NR * 0.99 + 0.999); if (p99 > NR) p99 = NR
+        m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
+        printf "median %s  p99 %s  min %s  max %s  (n=%d)\n", m, a[p99], a[1], a[NR], NR }'
+}
+rss_kb() { ps -o rss= -p "$(main_pid)" 2>/dev/null | xargs; }
+
+head_ "environment"
+fig "kernel / systemd" "$(uname -r) / $(systemctl --version | head -1 | cut -d' ' -f2)"
+fig "vCPUs / RAM" "$(nproc) / $(awk '/MemTotal/{print int($2/1024)" MiB"}' /proc/meminfo)"
+fig "virtualisation" "$(systemd-detect-virt 2>/dev/null) ($(grep -qw hypervisor /proc/cpuinfo && echo guest))"
+
+deb=$(ls /mnt/testbed/claudine_*.deb 2>/dev/null | head -1)
+DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$deb" >/dev/null 2>&1 \
+    || { echo "cannot install $deb"; exit 1; }
+poll 60 daemon_answers || { echo "claudined not answering"; journalctl -u claudine -n 20 --no-pager; exit 1; }
+useradd -m -s /bin/bash -G claudine alice
+fig "package" "$(basename "$deb")"
+fig "claudined RSS at start (kB)" "$(rss_kb)"
+
+# ------------------------------------------------------------ latency
+head_ "submit -> command running, $N_LAT times (ms, from just before the call to the command's first instruction)"
+rm -rf /tmp/b; mkdir -m 1777 /tmp/b
+: > "$_TMP/lat_cmd"; : > "$_TMP/lat_started"; : > "$_TMP/lat_rt"
+for i in $(seq 1 "$N_LAT"); do
+    t0=$(now_ms)
+    id=$(submit alice -- sh -c "date +%s%3N > /tmp/b/c$i")
+    t1=$(now_ms)
+    echo $((t1 - t0)) >> "$_TMP/lat_rt"
+    ctl alice wait "$id"
+    echo $(( $(cat /tmp/b/c"$i") - t0 )) >> "$_TMP/lat_cmd"
+    echo $(( $(field "$id" started_ms) - t0 )) >> "$_TMP/lat_started"
+done
+fig "claudinectl submit round trip" "$(stats < "$_TMP/lat_rt")"
+fig "claudine: submit -> started_ms (daemon's view)" "$(stats < "$_TMP/lat_started")"
+fig "claudine: submit -> command running (task's own clock)" "$(stats < "$_TMP/lat_cmd")"
+: > "$_TMP/sr_cmd"; : > "$_TMP/sr_rt"
+for i in $(seq 1 "$N_LAT"); do
+    t0=$(now_ms)
+    systemd-run --scope -q --slice=bench.slice sh -c "date +%s%3N > /tmp/b/s$i"
+    t1=$(now_ms)
+    echo $(( $(cat /tmp/b/s"$i") - t0 )) >> "$_TMP/sr_cmd"
+    echo $((t1 - t0)) >> "$_TMP/sr_rt"
+done
+fig "baseline systemd-run --scope: call -> command running" "$(stats < "$_TMP/sr_cmd")"
+fig "baseline systemd-run --scope sh -c 'date': whole call" "$(stats < "$_TMP/sr_rt")"
+: > "$_TMP/true"
+for i in $(seq 1 "$N_LAT"); do t0=$(date +%s%N); /bin/true; echo $(( ($(date +%s%N) - t0) / 1000 )) >> "$_TMP/true"; done
+fig "baseline exec /bin/true (us)" "$(stats < "$_TMP/true")"
+: > "$_TMP/st"
+for i in $(seq 1 "$N_LAT"); do t0=$(now_ms); ctl alice status "$id"; echo $(( $(now_ms) - t0 )) >> "$_TMP/st"; done
+fig "claudinectl status, idle queue (ms)" "$(stats < "$_TMP/st")"
+
+# ------------------------------------------------------------ submissions per second
+head_ "submissions per second (max_running = 1, a blocker holds the queue)"
+write_config 'max_running = 1'
+restart_daemon || { echo "restart failed"; journalctl -u claudine -n 20 --no-pager; exit 1; }
+blk=$(submit alice -- sleep 100000)
+poll 30 is_state "$blk" running
+t0=$(now_ms)
+for i in $(seq 1 "$N_SUBMIT"); do ctl alice submit -- true; done
+t1=$(now_ms)
+fig "$N_SUBMIT x claudinectl submit (sequential, as alice)" \
+    "$((t1 - t0)) ms = $(awk -v n="$N_SUBMIT" -v ms=$((t1 - t0)) 'BEGIN{printf "%.1f/s, %.1f ms each", n*1000/ms, ms/n}')"
+fig "claudined RSS with $(all_json | jq .queued) queued (kB)" "$(rss_kb)"
+
+# ------------------------------------------------------------ 10k queued
+head_ "$N_QUEUE queued tasks (raw HTTP POSTs over one Unix-socket connection per 1000)"
+cat > "$_TMP/post.py" <<'EOF'
+# POST the same submit body N times over keep-alive connections (one per chunk);
+# print the time per chunk. python3-minimal only: raw socket HTTP/1.1.
+import socket, sys, time
+sock_path, n, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+body = b'{"argv":["true"],"cwd":"/tmp"}'
+req = (b"POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+       b"Claudine-Protocol: 1\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+
+def read_response(f):
+    status = f.readline()
+    if not status:
+        raise EOFError("connection closed")
+    code = int(status.split()[1])
+    length, chunked = None, False
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        k, _, v = line.partition(b":")
+        k = k.strip().lower()
+        if k == b"content-length":
+            length = int(v.strip())
+        elif k == b"transfer-encoding" and b"chunked" in v.lower():
+            chunked = True
+    if chunked:
+        while True:
+            size = int(f.readline().split(b";")[0], 16)
+            f.read(size + 2)
+            if size == 0:
+                break
+    elif length:
+        f.read(length)
+    return code
+
+done, errors = 0, 0
+while done < n:
+    m = min(chunk, n - done)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock_path)
+    f = s.makefile("rb")
+    t0 = time.monotonic()
+    for _ in range(m):
+        s.sendall(req)
+        if read_response(f) != 201:
+            errors += 1
+    dt = time.monotonic() - t0
+    s.close()
+    done += m
+    print("chunk %5d-%5d  %7.0f ms  %6.2f ms/submit  errors %d" % (done - m + 1, done, dt * 1000, dt * 1000 / m, errors), flush=True)
+EOF
+rss0=$(rss_kb)
+t0=$(now_ms)
+python3 "$_TMP/post.py" "$SOCK" "$N_QUEUE" 1000 | tee -a "$OUTF" | sed 's/^/      /'
+t1=$(now_ms)
+fig "$N_QUEUE raw POSTs (root, one connection per 1000)" \
+    "$((t1 - t0)) ms = $(awk -v n="$N_QUEUE" -v ms=$((t1 - t0)) 'BEGIN{printf "%.0f/s", n*1000/ms}')"
+fig "queued now" "$(all_json | jq .queued)"
+fig "claudined RSS before / after the $N_QUEUE (kB)" "$rss0 / $(rss_kb)"
+fig "database size (bytes, incl. -wal)" "$(du -cb "$DB"* 2>/dev/null | tail -1 | cut -f1)"
+for v in "list" "list --json" "list --all --json" "status $blk"; do
+    : > "$_TMP/l"
+    for i in 1 2 3 4 5; do
+        t0=$(now_ms); ctl root $v; echo $(( $(now_ms) - t0 )) >> "$_TMP/l"
+    done
+    fig "claudinectl $v with $N_QUEUE+ queued (ms; ${#OUT} bytes out)" "$(stats < "$_TMP/l")"
+done
+fig "claudined RSS after the list calls (kB)" "$(rss_kb)"
+t0=$(now_ms); ctl alice submit -- true; t1=$(now_ms)
+fig "one more claudinectl submit with $N_QUEUE+ queued (ms)" "$((t1 - t0))"
+
+echo
+echo "figures written to $OUTF"
+exit 0

@@ -1,0 +1,64 @@
+#!/bin/bash
+# tests/vm/run.sh - claudine's VM acceptance suite, host side.
+#
+#   tests/vm/run.sh                    build the .deb, boot the test VM once, run
+#                                      tests/vm/guest/suite.sh in it; exit non-zero
+#                                      on any failure
+#   tests/vm/run.sh --only "basic env" run only these suite sections (after install)
+#   tests/vm/run.sh --bench            run tests/vm/guest/bench.sh instead (figures)
+#
+# Environment:
+#   CLAUDINE_DEB     use this .deb instead of building one (scripts/build-deb.sh)
+#   CLAUDINE_VM_ARTIFACTS  where guest artifacts go (default build/vm-suite or build/vm-bench)
+#   TESTBED_*        knobs of tests/vm/testbed.sh (TESTBED_ACCEL, TESTBED_MEM, TESTBED_TIMEOUT, ...)
+#
+# The first run builds the VM image (root, ~1 min, cached in /var/cache/claudine-testbed).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/common.sh"
+
+mode=suite only=
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --bench) mode=bench ;;
+        --only) only=${2:?--only needs a list of sections}; shift ;;
+        --only=*) only=${1#--only=} ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        *) echo "usage: $0 [--bench] [--only SECTIONS]" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+guest=$CLAUDINE_ROOT/tests/vm/guest
+stage=$(mktemp -d "${TMPDIR:-/tmp}/claudine-vm.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+
+deb=${CLAUDINE_DEB:-}
+if [[ -z $deb ]]; then
+    say "building the .deb (scripts/build-deb.sh)"
+    deb=$("$CLAUDINE_ROOT/scripts/build-deb.sh")
+fi
+[[ -f $deb ]] || die "no such .deb: $deb"
+# The guest installs /mnt/testbed/claudine_*.deb.
+name=$(basename "$deb"); [[ $name == claudine_*.deb ]] || name=claudine_0-local_amd64.deb
+cp "$deb" "$stage/$name"
+files=("$guest/lib.sh" "$stage/$name")
+if [[ -n $only ]]; then
+    printf 'SUITE_ONLY=%q\n' "$only" > "$stage/suite.env"
+    files+=("$stage/suite.env")
+fi
+
+export TESTBED_ARTIFACTS=${CLAUDINE_VM_ARTIFACTS:-$CLAUDINE_ROOT/build/vm-$mode}
+export TESTBED_TIMEOUT=${TESTBED_TIMEOUT:-2400}
+rm -rf "$TESTBED_ARTIFACTS"
+say "booting the test VM: $mode with $name (artifacts: $TESTBED_ARTIFACTS)"
+t0=$SECONDS
+rc=0
+"$CLAUDINE_ROOT/tests/vm/testbed.sh" run "$guest/$mode.sh" "${files[@]}" || rc=$?
+case $rc in
+    0)   say "VM $mode: OK ($((SECONDS - t0)) s)" ;;
+    124) say "VM $mode: TIMEOUT after $((SECONDS - t0)) s (TESTBED_TIMEOUT=$TESTBED_TIMEOUT)" ;;
+    125) say "VM $mode: the test VM itself failed (see the console tail above)" ;;
+    *)   if [[ $mode == suite ]]; then say "VM suite: $rc check(s) FAILED ($((SECONDS - t0)) s)"
+         else say "VM bench: exit $rc ($((SECONDS - t0)) s)"; fi ;;
+esac
+exit "$rc"
