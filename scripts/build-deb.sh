@@ -19,7 +19,7 @@ out=$CLAUDINE_ROOT/build
 mkdir -p "$out"
 version=$(dpkg-parsechangelog -S Version)
 arch=$(dpkg --print-architecture)
-rm -f "$out"/claudine_*.deb "$out"/claudine_*.buildinfo "$out"/claudine_*.changes
+rm -f "$out"/claudine_*.deb "$out"/claudine-dbgsym_*.deb "$out"/claudine_*.buildinfo "$out"/claudine_*.changes
 
 say "dpkg-buildpackage (claudine $version, $arch)"
 # -b binary only, -us -uc unsigned, -d: the Rust toolchain is not a Debian package.

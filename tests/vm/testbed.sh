@@ -270,7 +270,7 @@ run_guest() {
     set -e
     if [[ -n $tail_pid ]]; then
         sleep 1.2       # tail -F polls once a second: let it print the last lines
-        kill "$tail_pid" 2>/dev/null; wait "$tail_pid" 2>/dev/null
+        kill "$tail_pid" 2>/dev/null || true; wait "$tail_pid" 2>/dev/null || true
     fi
     log "guest exited after $(( ($(date +%s%N) - t0) / 1000000 )) ms (qemu rc=$rc, system state: $(cat "$share/system-state" 2>/dev/null || echo '?'))"
 

@@ -19,7 +19,7 @@ note() { printf '      %s\n' "$*"; }
 # Indented detail (e.g. the output of a failed command), at most N lines.
 detail() { local n=${2:-8}; [[ -n $1 ]] && printf '%s\n' "$1" | tail -n "$n" | sed 's/^/      | /'; return 0; }
 
-CURRENT_SECTION=-
+export CURRENT_SECTION=-
 begin() { CURRENT_SECTION=$1; section "$1"; }
 
 # check DESC CMD...: PASS if CMD exits 0; on failure show its output.
@@ -95,7 +95,8 @@ summary() {
 SOCK=/run/claudine/claudine.sock
 STATE=/var/lib/claudine
 CONF=/etc/claudine/claudine.toml
-DB=$STATE/claudine.db
+DB=$STATE/claudine.db   # used by suite.sh and bench.sh
+export DB
 
 home_of() { getent passwd "$1" | cut -d: -f6; }
 
