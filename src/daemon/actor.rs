@@ -7,12 +7,12 @@
 //! the task map, so there is no lock anywhere.
 
 use super::launch;
-use super::users::{self, Caller};
+use super::users::Caller;
 use crate::config::Config;
 use crate::core::{admit, Admission, ReadyQueue, Task, TaskId, TaskState, Transition};
 use crate::host::HostSampler;
 use crate::proto::{ErrorCode, ErrorInfo, ListResponse, SubmitRequest, SubmitResponse, TaskView};
-use crate::store::{NewTask, Store};
+use crate::store::Store;
 use crate::systemd::Systemd;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -86,7 +86,7 @@ pub struct Actor {
     pub(super) events: mpsc::Sender<Event>,
     host: HostSampler,
     sample: Option<crate::core::HostSample>,
-    wait_reason: Option<String>,
+    pub(super) wait_reason: Option<String>,
 }
 
 pub fn now_ms() -> i64 {
@@ -96,11 +96,11 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn not_found(id: TaskId) -> ErrorInfo {
+pub(super) fn not_found(id: TaskId) -> ErrorInfo {
     ErrorInfo::new(ErrorCode::NotFound, format!("task {id} not found"))
 }
 
-fn internal(e: impl std::fmt::Display) -> ErrorInfo {
+pub(super) fn internal(e: impl std::fmt::Display) -> ErrorInfo {
     ErrorInfo::new(ErrorCode::Internal, e.to_string())
 }
 
@@ -194,7 +194,7 @@ impl Actor {
     }
 
     /// The task if `caller` may see it; another user's task is "not found".
-    fn visible(&self, caller: &Caller, id: TaskId) -> Result<Task, ErrorInfo> {
+    pub(super) fn visible(&self, caller: &Caller, id: TaskId) -> Result<Task, ErrorInfo> {
         let task = match self.tasks.get(&id) {
             Some(t) => t.clone(),
             None => self
@@ -209,7 +209,7 @@ impl Actor {
         Ok(task)
     }
 
-    fn view(&self, t: &Task) -> TaskView {
+    pub(super) fn view(&self, t: &Task) -> TaskView {
         let pos = (t.state == TaskState::Queued)
             .then(|| self.queue.position(t.priority, t.id))
             .flatten();
@@ -217,165 +217,6 @@ impl Actor {
             .then(|| self.wait_reason.clone())
             .flatten();
         TaskView::from_task(t, pos, why)
-    }
-
-    fn submit(&mut self, caller: &Caller, req: SubmitRequest) -> Result<SubmitResponse, ErrorInfo> {
-        let invalid = |m: String| ErrorInfo::new(ErrorCode::InvalidRequest, m);
-        if req.argv.is_empty() || req.argv[0].is_empty() {
-            return Err(invalid("empty command: give the program to run".into()));
-        }
-        if let Some(a) = req.argv.iter().find(|a| a.contains('\0')) {
-            return Err(invalid(format!("argument {a:?} contains a NUL byte")));
-        }
-        if !req.cwd.starts_with('/') || req.cwd.contains('\0') {
-            return Err(invalid(format!(
-                "working directory {:?} is not an absolute path",
-                req.cwd
-            )));
-        }
-        for (k, v) in &req.env {
-            if req.inherit_env && users::RESERVED_ENV.contains(&k.as_str()) {
-                continue;
-            }
-            users::check_env_entry(k, v).map_err(invalid)?;
-        }
-        let task = self
-            .store
-            .insert(NewTask {
-                owner_uid: caller.uid,
-                owner_name: caller.name.clone(),
-                priority: req.priority,
-                argv: req.argv,
-                cwd: req.cwd,
-                env: req
-                    .env
-                    .into_iter()
-                    .filter(|(k, _)| !users::RESERVED_ENV.contains(&k.as_str()))
-                    .collect(),
-                inherit_env: req.inherit_env,
-                created_ms: now_ms(),
-            })
-            .map_err(|e| {
-                error!("submit failed: {e}");
-                internal(format!("cannot store the task: {e}"))
-            })?;
-        info!(
-            claudine_task_id = task.id,
-            claudine_user = %task.owner_name,
-            claudine_state = "queued",
-            "task {} submitted by {} (uid {}), priority {}: {}",
-            task.id,
-            task.owner_name,
-            task.owner_uid,
-            task.priority,
-            command_line(&task.argv)
-        );
-        self.queue.push(task.priority, task.id);
-        let id = task.id;
-        self.track(task);
-        Ok(SubmitResponse { id })
-    }
-
-    fn list(
-        &self,
-        caller: &Caller,
-        all: bool,
-        user: Option<String>,
-    ) -> Result<ListResponse, ErrorInfo> {
-        let owner = match (&user, caller.admin) {
-            (None, true) => None,
-            (None, false) => Some(caller.uid),
-            (Some(name), admin) => {
-                let uid = nix::unistd::User::from_name(name)
-                    .map_err(internal)?
-                    .ok_or_else(|| {
-                        ErrorInfo::new(ErrorCode::InvalidRequest, format!("no such user {name:?}"))
-                    })?
-                    .uid
-                    .as_raw();
-                if !admin && uid != caller.uid {
-                    return Err(ErrorInfo::new(
-                        ErrorCode::PermissionDenied,
-                        "only root and members of the admin group may list other users' tasks",
-                    ));
-                }
-                Some(uid)
-            }
-        };
-        let shown = |t: &Task| owner.map_or(true, |u| u == t.owner_uid);
-        // Queue positions in one ordered pass: O(n) for the whole list.
-        let positions: HashMap<TaskId, usize> = self
-            .queue
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id, i + 1))
-            .collect();
-        let mut active: Vec<&Task> = self.tasks.values().filter(|t| shown(t)).collect();
-        active.sort_by_key(|t| t.id);
-        let mut finished = self
-            .store
-            .finished(owner, if all { None } else { Some(20) })
-            .map_err(internal)?;
-        finished.reverse();
-        let (mut queued, mut running) = (0, 0);
-        let mut tasks = Vec::with_capacity(active.len() + finished.len());
-        for t in &finished {
-            tasks.push(TaskView::from_task(t, None, None));
-        }
-        for t in active {
-            match t.state {
-                TaskState::Queued => queued += 1,
-                _ => running += 1,
-            }
-            let why = (t.state == TaskState::Queued)
-                .then(|| self.wait_reason.clone())
-                .flatten();
-            tasks.push(TaskView::from_task(t, positions.get(&t.id).copied(), why));
-        }
-        tasks.sort_by_key(|t| t.id);
-        Ok(ListResponse {
-            tasks,
-            queued,
-            running,
-        })
-    }
-
-    fn cancel(
-        &mut self,
-        caller: &Caller,
-        id: TaskId,
-        reason: Option<String>,
-    ) -> Result<TaskView, ErrorInfo> {
-        let task = self.visible(caller, id)?;
-        if task.state.is_terminal() {
-            return Err(ErrorInfo::new(
-                ErrorCode::Conflict,
-                format!("task {id} already ended ({})", task.state),
-            ));
-        }
-        let reason = reason
-            .filter(|r| !r.trim().is_empty())
-            .unwrap_or_else(|| format!("cancelled by {}", caller.name));
-        let after = self.transition(
-            &task,
-            Transition::Cancel {
-                reason,
-                now_ms: now_ms(),
-            },
-            "cancel",
-        )?;
-        info!(
-            claudine_task_id = id,
-            claudine_user = %caller.name,
-            claudine_state = %after.state,
-            "task {id} cancel requested by {} (uid {})",
-            caller.name,
-            caller.uid
-        );
-        if after.state.is_active() {
-            self.stop_scope(&after);
-        }
-        Ok(self.view(&after))
     }
 
     /// Apply, persist, and update memory. The store is written first: if the

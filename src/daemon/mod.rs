@@ -14,6 +14,7 @@ mod launch;
 pub mod logs;
 mod pidfd;
 mod reconcile;
+mod requests;
 mod server;
 pub mod users;
 
