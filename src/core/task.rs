@@ -326,8 +326,10 @@ impl Task {
             Some(reason)
         };
         // Environment values are needed only to launch; drop them once the
-        // task can never launch again.
-        self.env.clear();
+        // task can never launch again (the names stay, for `status`).
+        for (_, value) in self.env.iter_mut() {
+            value.clear();
+        }
     }
 
     /// The exit code `claudinectl wait` reports; see [`wait_code`].

@@ -62,7 +62,7 @@ fn happy_path_runs_to_success_and_forgets_env() {
         .unwrap();
     assert_eq!(t.state, TaskState::Succeeded);
     assert_eq!(t.finished_ms, Some(4));
-    assert!(t.env.is_empty());
+    assert_eq!(t.env, vec![("SECRET".to_string(), String::new())]);
     assert_eq!(t.supervisor_pid, None);
 }
 

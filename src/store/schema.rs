@@ -14,7 +14,7 @@ pub const MIGRATIONS: &[&str] = &[
         state            TEXT    NOT NULL,
         argv             TEXT    NOT NULL,   -- JSON array of strings
         cwd              TEXT    NOT NULL,
-        env              TEXT    NOT NULL,   -- JSON array of [key, value]; emptied once terminal
+        env              TEXT    NOT NULL,   -- JSON array of [key, value]; values blanked once terminal
         inherit_env      INTEGER NOT NULL,
         created_ms       INTEGER NOT NULL,
         started_ms       INTEGER,

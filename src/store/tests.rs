@@ -83,7 +83,8 @@ fn finished_tasks_drop_env_and_list_newest_first() {
     );
     assert!(all
         .iter()
-        .all(|t| t.env.is_empty() && t.state == TaskState::Cancelled));
+        .all(|t| t.env == vec![("TOKEN".to_string(), String::new())]
+            && t.state == TaskState::Cancelled));
     let mine = s.finished(Some(1000), Some(1)).unwrap();
     assert_eq!(mine.iter().map(|t| t.id).collect::<Vec<_>>(), vec![ids[2]]);
     assert!(s.unfinished().unwrap().is_empty());
