@@ -545,6 +545,33 @@ journal_final_states() {
 }
 restarted_since() { local p; p=$(main_pid); [[ $p != 0 && $p != "$1" ]] && daemon_answers; }
 
+# ============================================================ vanished scope, leftovers
+sec_vanish() {
+    begin "a scope that vanishes while claudined is down: the task is interrupted, not failed"
+    local id
+    id=$(submit alice -- sleep 1004)
+    wait_until 30 "task $id is running" is_state "$id" running
+    check "systemctl stop claudine" systemctl stop claudine
+    # What a host reboot does to a scope: every process in it dies, the
+    # supervisor too, so no exit record is left.
+    check "SIGKILL everything in claudine-task-$id.scope" systemctl kill --signal=SIGKILL "claudine-task-$id.scope"
+    wait_until 30 "scope claudine-task-$id.scope gone" scope_gone "$id"
+    check "start claudine" start_daemon
+    wait_until 30 "task $id is interrupted" is_state "$id" interrupted
+    check_match "its reason says the scope vanished" "vanished" "$(field "$id" reason)"
+    check_eq "no exit code was invented" "" "$(field "$id" exit_code)"
+    check "journal: task $id interrupted, with its id" journal_task_has "$id" "interrupted"
+}
+
+sec_leftover() {
+    begin "a command that exits leaves nothing running: its daemonized child goes with the scope"
+    local id
+    id=$(submit alice -- sh -c '(setsid sleep 1005 &); exit 0')
+    wait_until 30 "task $id succeeded" is_state "$id" succeeded
+    wait_until 30 "no 'sleep 1005' left (pgrep -f)" no_procs 'sleep 1005'
+    wait_until 30 "scope claudine-task-$id.scope gone" scope_gone "$id"
+}
+
 # ============================================================ upgrade
 sec_upgrade() {
     begin "upgrade: reinstalling the package restarts only the daemon; running tasks survive"
@@ -636,7 +663,7 @@ sec_remove() {
 }
 
 # ============================================================ main
-SECTIONS=(install basic scope env isolation badinput journal cancel_tree config priority restart upgrade dbfaults stopped remove)
+SECTIONS=(install basic scope env isolation badinput journal cancel_tree config priority restart vanish leftover upgrade dbfaults stopped remove)
 if [[ -n ${SUITE_ONLY:-} ]]; then
     # shellcheck disable=SC2206
     SECTIONS=(install $SUITE_ONLY)
