@@ -48,9 +48,11 @@ impl Actor {
             }
             if live.contains(&id) {
                 let unit = task.unit_name();
+                // Open the pidfd first, then check the process it names is in
+                // the task's scope: a recycled pid cannot slip in between.
                 let fd = match task.supervisor_pid {
-                    Some(pid) if pidfd::in_unit(pid, &unit) => pidfd::open(pid)?,
-                    _ => None,
+                    Some(pid) => pidfd::open(pid)?.filter(|_| pidfd::in_unit(pid, &unit)),
+                    None => None,
                 };
                 match fd {
                     Some(fd) => {
