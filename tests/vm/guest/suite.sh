@@ -572,6 +572,39 @@ sec_leftover() {
     wait_until 30 "scope claudine-task-$id.scope gone" scope_gone "$id"
 }
 
+# ============================================================ watchdog
+sec_watchdog() {
+    begin "watchdog: a claudined that stops answering systemd is restarted; tasks survive"
+    local dropin=/etc/systemd/system/claudine.service.d
+    mkdir -p "$dropin"
+    printf '[Service]\nWatchdogSec=3\nTimeoutAbortSec=2\n' > "$dropin/test-watchdog.conf"
+    systemctl daemon-reload
+    check "restart with WatchdogSec=3" restart_daemon
+    rm -f /tmp/wd.pid
+    local id pid mp0 t0
+    id=$(submit alice -- sh -c 'echo $$ > /tmp/wd.pid; exec sleep 1007')
+    wait_until 30 "task $id is running" is_state "$id" running
+    wait_until 10 "task wrote its pid" test -s /tmp/wd.pid
+    pid=$(cat /tmp/wd.pid)
+    # Still alive after more than one watchdog period: the loop keeps pinging.
+    local alive_until=$(( $(now_ms) + 4500 ))
+    while (( $(now_ms) < alive_until )); do sleep 0.5; done
+    mp0=$(main_pid)
+    check "after 4.5 s with WatchdogSec=3 the same claudined still runs" test -e "/proc/$mp0"
+    t0=$(now_ms)
+    kill -STOP "$mp0"
+    wait_until 60 "watchdog fires and systemd restarts claudined (new MainPID, answering)" restarted_since "$mp0"
+    note "SIGSTOP -> answering again: $(( $(now_ms) - t0 )) ms"
+    check "journal: systemd reports the watchdog timeout" bash -c "journalctl -q --no-pager -u claudine | grep -qi 'watchdog timeout'"
+    check "the task's process survived" test -e "/proc/$pid"
+    check_eq "task $id adopted, still running" running "$(state_of "$id")"
+    ctl alice cancel "$id"
+    wait_until 30 "task $id cancelled" is_state "$id" cancelled
+    rm -rf "$dropin"
+    systemctl daemon-reload
+    check "restart with the packaged watchdog setting" restart_daemon
+}
+
 # ============================================================ upgrade
 sec_upgrade() {
     begin "upgrade: reinstalling the package restarts only the daemon; running tasks survive"
@@ -663,7 +696,7 @@ sec_remove() {
 }
 
 # ============================================================ main
-SECTIONS=(install basic scope env isolation badinput journal cancel_tree config priority restart vanish leftover upgrade dbfaults stopped remove)
+SECTIONS=(install basic scope env isolation badinput journal cancel_tree config priority restart vanish leftover watchdog upgrade dbfaults stopped remove)
 if [[ -n ${SUITE_ONLY:-} ]]; then
     # shellcheck disable=SC2206
     SECTIONS=(install $SUITE_ONLY)
