@@ -322,6 +322,13 @@ impl Actor {
                     self.wait_reason = None;
                     let task = self.tasks[&id].clone();
                     launch::launch(self, task);
+                    if self.queue.peek() == Some(id) {
+                        // Nothing could be recorded (the store failed, e.g.
+                        // a full disk): try again on the next tick instead
+                        // of spinning on the same task.
+                        self.wait_reason = Some("could not record the launch; retrying".into());
+                        return;
+                    }
                 }
             }
         }
