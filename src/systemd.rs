@@ -100,6 +100,53 @@ pub struct UnitStatus {
     pub active_state: String,
 }
 
+/// What the daemon needs from a service manager. [`Systemd`] is the real
+/// one; tests that run the daemon in-process on a machine without systemd
+/// give it a stand-in. Futures are boxed so the trait can be a trait object.
+pub trait Scopes: Send + Sync + 'static {
+    /// Create `spec.unit` holding `spec.pid` and wait until it is started.
+    fn start_scope<'a>(
+        &'a self,
+        spec: &'a ScopeSpec<'a>,
+    ) -> BoxFuture<'a, Result<(), SystemdError>>;
+    /// Stop a unit: SIGTERM to everything in it, SIGKILL after a timeout.
+    fn stop_unit<'a>(&'a self, unit: &'a str) -> BoxFuture<'a, Result<(), SystemdError>>;
+    /// Every loaded `claudine-task-*.scope`.
+    fn list_task_scopes(&self) -> BoxFuture<'_, Result<Vec<UnitStatus>, SystemdError>>;
+    /// Resolves when the connection to the manager is lost.
+    fn disconnected(&self) -> BoxFuture<'_, ()>;
+    /// True if process `pid` is inside `unit` (used before re-adopting a
+    /// supervisor after a restart, so a recycled pid is never adopted).
+    fn pid_in_unit(&self, pid: u32, unit: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .map(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("0::") && l.trim_end().ends_with(&format!("/{unit}")))
+            })
+            .unwrap_or(false)
+    }
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+impl Scopes for Systemd {
+    fn start_scope<'a>(
+        &'a self,
+        spec: &'a ScopeSpec<'a>,
+    ) -> BoxFuture<'a, Result<(), SystemdError>> {
+        Box::pin(Systemd::start_scope(self, spec))
+    }
+    fn stop_unit<'a>(&'a self, unit: &'a str) -> BoxFuture<'a, Result<(), SystemdError>> {
+        Box::pin(Systemd::stop_unit(self, unit))
+    }
+    fn list_task_scopes(&self) -> BoxFuture<'_, Result<Vec<UnitStatus>, SystemdError>> {
+        Box::pin(Systemd::list_task_scopes(self))
+    }
+    fn disconnected(&self) -> BoxFuture<'_, ()> {
+        Box::pin(Systemd::disconnected(self))
+    }
+}
+
 #[derive(Clone)]
 pub struct Systemd {
     manager: ManagerProxy<'static>,

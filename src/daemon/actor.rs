@@ -13,7 +13,7 @@ use crate::core::{admit, Admission, ReadyQueue, Task, TaskId, TaskState, Transit
 use crate::host::HostSampler;
 use crate::proto::{ErrorCode, ErrorInfo, ListResponse, SubmitRequest, SubmitResponse, TaskView};
 use crate::store::Store;
-use crate::systemd::Systemd;
+use crate::systemd::Scopes;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,7 +74,7 @@ pub enum Event {
 pub struct Actor {
     pub(super) cfg: Arc<Config>,
     pub(super) store: Store,
-    pub(super) systemd: Systemd,
+    pub(super) systemd: Arc<dyn Scopes>,
     /// Every task that is not terminal.
     pub(super) tasks: HashMap<TaskId, Task>,
     pub(super) queue: ReadyQueue,
@@ -108,7 +108,7 @@ impl Actor {
     pub fn new(
         cfg: Arc<Config>,
         store: Store,
-        systemd: Systemd,
+        systemd: Arc<dyn Scopes>,
         events: mpsc::Sender<Event>,
     ) -> Actor {
         Actor {

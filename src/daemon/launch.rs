@@ -21,9 +21,10 @@ use super::actor::{Actor, Event};
 use super::{logs, pidfd, users};
 use crate::core::{Task, TaskId, Transition};
 use crate::supervise::{exit_record_path, LaunchSpec, GO_LINE};
-use crate::systemd::{ScopeSpec, Systemd};
+use crate::systemd::{ScopeSpec, Scopes};
 use std::os::fd::OwnedFd;
 use std::process::Stdio;
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
 use tokio::sync::mpsc;
@@ -135,7 +136,7 @@ fn prepare(actor: &Actor, task: &Task) -> Result<Prepared, String> {
 }
 
 async fn run(
-    systemd: Systemd,
+    systemd: Arc<dyn Scopes>,
     events: mpsc::Sender<Event>,
     id: TaskId,
     unit: String,

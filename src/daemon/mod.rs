@@ -29,14 +29,41 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::info;
 
+/// Run claudined against the system's systemd until SIGTERM or SIGINT.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    };
+    // Checked before connecting to the bus: a bad state directory or store
+    // is reported as such even where the bus is down.
+    prepare_state(&cfg)?;
+    let systemd = crate::systemd::Systemd::connect().await?;
+    run_with(cfg, Arc::new(systemd), shutdown).await
+}
+
+fn prepare_state(cfg: &Config) -> anyhow::Result<()> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
-    let cfg = Arc::new(cfg);
     secure_dir(&cfg.state_dir)?;
     secure_dir(&cfg.logs_dir())?;
     secure_dir(&cfg.exit_dir())?;
+    Ok(())
+}
+
+/// Run claudined with the given service manager until `shutdown` resolves.
+/// Tests call this with a stand-in for systemd and their own shutdown.
+pub async fn run_with(
+    cfg: Config,
+    systemd: Arc<dyn crate::systemd::Scopes>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    prepare_state(&cfg)?;
+    let cfg = Arc::new(cfg);
     let store = crate::store::Store::open(&cfg.db_path())?;
-    let systemd = crate::systemd::Systemd::connect().await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     let mut actor = Actor::new(cfg.clone(), store, systemd, tx.clone());
     actor
@@ -69,8 +96,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         Duration::from_secs(1)
     };
     let mut tick = tokio::time::interval(period.min(Duration::from_secs(1)));
-    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
+    tokio::pin!(shutdown);
     let mut last_status = String::new();
     let bus = actor.systemd.clone();
     let bus_lost = bus.disconnected();
@@ -94,8 +120,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 result = Err(anyhow::anyhow!("lost the connection to the system bus"));
                 break;
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = &mut shutdown => break,
         }
         actor.schedule();
         let status = actor.status_line();

@@ -51,7 +51,7 @@ impl Actor {
                 // Open the pidfd first, then check the process it names is in
                 // the task's scope: a recycled pid cannot slip in between.
                 let fd = match task.supervisor_pid {
-                    Some(pid) => pidfd::open(pid)?.filter(|_| pidfd::in_unit(pid, &unit)),
+                    Some(pid) => pidfd::open(pid)?.filter(|_| self.systemd.pid_in_unit(pid, &unit)),
                     None => None,
                 };
                 match fd {

@@ -4,7 +4,7 @@
 //! kernel reports are the only identity used. Requests become [`Event`]s for
 //! the actor; this module holds no state of its own. Limits: a request body
 //! over [`MAX_REQUEST_BYTES`] is refused before it is read, headers are capped
-//! at 16 KiB and must arrive within 10 s, and at most [`MAX_CONNECTIONS`]
+//! at 16 KiB and must arrive within 10 s, a body within 10 s more, and at most [`MAX_CONNECTIONS`]
 //! connections are served at once.
 
 use super::actor::{Event, LogSource, Reply};
@@ -30,6 +30,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, warn};
 
 pub const MAX_CONNECTIONS: usize = 512;
+/// Time allowed for a request body once its headers are in.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections one non-root uid may hold open at once.
 pub const MAX_CONNECTIONS_PER_UID: usize = 64;
 
@@ -311,9 +313,18 @@ async fn read_json<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Err
             return Err(too_large());
         }
     }
-    let bytes = Limited::new(req.into_body(), MAX_REQUEST_BYTES)
-        .collect()
+    let collect = Limited::new(req.into_body(), MAX_REQUEST_BYTES).collect();
+    let bytes = tokio::time::timeout(BODY_TIMEOUT, collect)
         .await
+        .map_err(|_| {
+            ErrorInfo::new(
+                ErrorCode::MalformedRequest,
+                format!(
+                    "request body not received within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+        })?
         .map_err(|e| {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
