@@ -11,6 +11,6 @@ pub mod task;
 pub use admission::{admit, Admission, AdmissionPolicy, HostSample};
 pub use queue::ReadyQueue;
 pub use task::{
-    parse_unit_name, unit_name, wait_code, Priority, Task, TaskId, TaskState, Transition,
+    parse_unit_name, unit_name, wait_code, NewTask, Priority, Task, TaskId, TaskState, Transition,
     TransitionError,
 };

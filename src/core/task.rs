@@ -166,7 +166,44 @@ pub struct Task {
     pub attempts: u32,
 }
 
+/// A task as submitted, before the store gives it an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    pub owner_uid: u32,
+    pub owner_name: String,
+    pub priority: Priority,
+    pub argv: Vec<String>,
+    pub cwd: String,
+    pub env: Vec<(String, String)>,
+    pub inherit_env: bool,
+    pub created_ms: i64,
+}
+
 impl Task {
+    /// A just-submitted task: Queued, never launched.
+    pub fn queued(id: TaskId, new: NewTask) -> Task {
+        Task {
+            id,
+            owner_uid: new.owner_uid,
+            owner_name: new.owner_name,
+            priority: new.priority,
+            state: TaskState::Queued,
+            argv: new.argv,
+            cwd: new.cwd,
+            env: new.env,
+            inherit_env: new.inherit_env,
+            created_ms: new.created_ms,
+            started_ms: None,
+            finished_ms: None,
+            exit_code: None,
+            signal: None,
+            reason: None,
+            cancel_requested: None,
+            supervisor_pid: None,
+            attempts: 0,
+        }
+    }
+
     /// The systemd unit that holds this task's processes.
     pub fn unit_name(&self) -> String {
         unit_name(self.id)

@@ -3,26 +3,19 @@
 use super::*;
 
 fn task(id: TaskId) -> Task {
-    Task {
+    Task::queued(
         id,
-        owner_uid: 1000,
-        owner_name: "alice".into(),
-        priority: Priority::P1,
-        state: TaskState::Queued,
-        argv: vec!["true".into()],
-        cwd: "/tmp".into(),
-        env: vec![("SECRET".into(), "x".into())],
-        inherit_env: false,
-        created_ms: 1,
-        started_ms: None,
-        finished_ms: None,
-        exit_code: None,
-        signal: None,
-        reason: None,
-        cancel_requested: None,
-        supervisor_pid: None,
-        attempts: 0,
-    }
+        NewTask {
+            owner_uid: 1000,
+            owner_name: "alice".into(),
+            priority: Priority::P1,
+            argv: vec!["true".into()],
+            cwd: "/tmp".into(),
+            env: vec![("SECRET".into(), "x".into())],
+            inherit_env: false,
+            created_ms: 1,
+        },
+    )
 }
 
 /// A task that was launched and started.

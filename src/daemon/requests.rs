@@ -3,9 +3,9 @@
 
 use super::actor::{command_line, internal, now_ms, Actor};
 use super::users::{self, Caller};
+use crate::core::NewTask;
 use crate::core::{Task, TaskId, TaskState, Transition};
 use crate::proto::{ErrorCode, ErrorInfo, ListResponse, SubmitRequest, SubmitResponse, TaskView};
-use crate::store::NewTask;
 use std::collections::HashMap;
 use tracing::{error, info};
 

@@ -11,7 +11,7 @@
 
 mod schema;
 
-use crate::core::{Priority, Task, TaskId, TaskState};
+use crate::core::{NewTask, Task, TaskId, TaskState};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -57,19 +57,6 @@ pub enum StoreError {
         column: &'static str,
         detail: String,
     },
-}
-
-/// A task as submitted, before the store gives it an id.
-#[derive(Debug, Clone)]
-pub struct NewTask {
-    pub owner_uid: u32,
-    pub owner_name: String,
-    pub priority: Priority,
-    pub argv: Vec<String>,
-    pub cwd: String,
-    pub env: Vec<(String, String)>,
-    pub inherit_env: bool,
-    pub created_ms: i64,
 }
 
 /// One row of a task's lifecycle history.
@@ -227,26 +214,7 @@ impl Store {
         )
         .map_err(err("insert event"))?;
         tx.commit().map_err(err("commit submit"))?;
-        Ok(Task {
-            id,
-            owner_uid: new.owner_uid,
-            owner_name: new.owner_name,
-            priority: new.priority,
-            state: TaskState::Queued,
-            argv: new.argv,
-            cwd: new.cwd,
-            env: new.env,
-            inherit_env: new.inherit_env,
-            created_ms: new.created_ms,
-            started_ms: None,
-            finished_ms: None,
-            exit_code: None,
-            signal: None,
-            reason: None,
-            cancel_requested: None,
-            supervisor_pid: None,
-            attempts: 0,
-        })
+        Ok(Task::queued(id, new))
     }
 
     /// Persist `after` (the result of a transition from `before`) together with

@@ -1,7 +1,7 @@
 //! Store tests against real SQLite files in a temp dir.
 
 use super::*;
-use crate::core::Transition;
+use crate::core::{Priority, Transition};
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 
