@@ -57,6 +57,8 @@ SUITE=bookworm
 # util-linux (runuser, setsid), procps (pgrep, ps).
 PACKAGES="systemd,systemd-sysv,dbus,udev,kmod,procps,linux-image-amd64,initramfs-tools,zstd"
 PACKAGES+=",adduser,passwd,init-system-helpers,util-linux,sudo,curl,jq,python3-minimal"
+# keyutils: keyctl, for the per-task session keyring checks.
+PACKAGES+=",keyutils"
 # Bump when the recipe below changes in a way the hash cannot see.
 RECIPE_VERSION=1
 
