@@ -15,6 +15,19 @@ pub struct Config {
     pub cpu_max_percent: f64,
     pub min_available_memory_mb: u64,
     pub max_starting: usize,
+    /// After a start, the next admission waits for a host sample measured
+    /// over at least this long after it.
+    pub admission_settle_ms: u64,
+    /// Most bytes kept per output stream (stdout, stderr) and attempt.
+    pub log_max_bytes: u64,
+    /// Submits are refused, and task output is dropped, while the state
+    /// filesystem has less than this free; the database keeps the rest.
+    pub min_free_disk_bytes: u64,
+    /// Unfinished tasks one user (not root) may have at once.
+    pub max_queued_per_user: usize,
+    /// Bytes of command lines and environments one user's unfinished tasks
+    /// may hold in the daemon's memory.
+    pub max_queued_bytes_per_user: u64,
     pub admin_group: String,
     pub socket_group: String,
     pub socket: PathBuf,
@@ -31,6 +44,11 @@ impl Default for Config {
             cpu_max_percent: 80.0,
             min_available_memory_mb: 1024,
             max_starting: 8,
+            admission_settle_ms: 250,
+            log_max_bytes: 128 << 20,
+            min_free_disk_bytes: 256 << 20,
+            max_queued_per_user: 1000,
+            max_queued_bytes_per_user: 64 << 20,
             admin_group: "claudine-admin".into(),
             socket_group: "claudine".into(),
             socket: PathBuf::from(crate::proto::DEFAULT_SOCKET),
@@ -49,6 +67,11 @@ struct RawConfig {
     cpu_max_percent: Option<f64>,
     min_available_memory_mb: Option<i64>,
     max_starting: Option<i64>,
+    admission_settle_ms: Option<i64>,
+    log_max_mb: Option<i64>,
+    min_free_disk_mb: Option<i64>,
+    max_queued_per_user: Option<i64>,
+    max_queued_mb_per_user: Option<i64>,
     admin_group: Option<String>,
     socket_group: Option<String>,
     socket: Option<PathBuf>,
@@ -128,6 +151,45 @@ impl Config {
             }
             c.max_starting = v as usize;
         }
+        if let Some(v) = raw.admission_settle_ms {
+            if !(0..=60_000).contains(&v) {
+                return Err(bad(
+                    "admission_settle_ms",
+                    format!("must be in 0..=60000, got {v}"),
+                ));
+            }
+            c.admission_settle_ms = v as u64;
+        }
+        let mib = |key: &'static str, v: Option<i64>, min: i64, max: i64| match v {
+            Some(v) if !(min..=max).contains(&v) => {
+                Err(bad(key, format!("must be in {min}..={max} (MiB), got {v}")))
+            }
+            Some(v) => Ok(Some((v as u64) << 20)),
+            None => Ok(None),
+        };
+        if let Some(b) = mib("log_max_mb", raw.log_max_mb, 1, 1 << 20)? {
+            c.log_max_bytes = b;
+        }
+        if let Some(b) = mib("min_free_disk_mb", raw.min_free_disk_mb, 0, 1 << 30)? {
+            c.min_free_disk_bytes = b;
+        }
+        if let Some(b) = mib(
+            "max_queued_mb_per_user",
+            raw.max_queued_mb_per_user,
+            1,
+            1 << 20,
+        )? {
+            c.max_queued_bytes_per_user = b;
+        }
+        if let Some(v) = raw.max_queued_per_user {
+            if !(1..=10_000_000).contains(&v) {
+                return Err(bad(
+                    "max_queued_per_user",
+                    format!("must be in 1..=10000000, got {v}"),
+                ));
+            }
+            c.max_queued_per_user = v as usize;
+        }
         for (key, value, slot) in [
             ("admin_group", raw.admin_group, &mut c.admin_group),
             ("socket_group", raw.socket_group, &mut c.socket_group),
@@ -172,6 +234,7 @@ impl Config {
             min_available_bytes: self.min_available_memory_mb << 20,
             max_running: self.max_running,
             max_starting: self.max_starting,
+            settle_ms: self.admission_settle_ms as i64,
         }
     }
 
@@ -186,9 +249,55 @@ impl Config {
     }
 }
 
+/// Every key the file may hold (the shipped example lists them all).
+pub const KEYS: &[&str] = &[
+    "max_running",
+    "cpu_max_percent",
+    "min_available_memory_mb",
+    "max_starting",
+    "admission_settle_ms",
+    "log_max_mb",
+    "min_free_disk_mb",
+    "max_queued_per_user",
+    "max_queued_mb_per_user",
+    "admin_group",
+    "socket_group",
+    "socket",
+    "state_dir",
+    "supervisor",
+    "log_level",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The installed example lists every key, each accepted with the value
+    /// shown (its default).
+    #[test]
+    fn shipped_example_lists_every_key_with_its_default() {
+        let text = include_str!("../packaging/claudine.toml");
+        let uncommented: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = "))
+            .map(|l| format!("{}\n", l.split("  #").next().unwrap()))
+            .collect();
+        let keys: Vec<&str> = uncommented
+            .lines()
+            .map(|l| l.split(" = ").next().unwrap().trim())
+            .collect();
+        assert_eq!(keys, KEYS, "the example and KEYS differ");
+        let c = parse(&uncommented).unwrap();
+        // Every value shown is the default, except max_running (an example cap).
+        assert_eq!(
+            Config {
+                max_running: None,
+                ..c
+            },
+            Config::default()
+        );
+    }
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
         Config::parse(s, Path::new("/etc/claudine/claudine.toml"))
@@ -226,6 +335,25 @@ mod tests {
         assert!(e.contains("cpu_max_percent"), "{e}");
         let e = parse("state_dir = \"relative\"").unwrap_err().to_string();
         assert!(e.contains("state_dir") && e.contains("absolute"), "{e}");
+        for (text, key) in [
+            ("log_max_mb = 0", "log_max_mb"),
+            ("min_free_disk_mb = -1", "min_free_disk_mb"),
+            ("max_queued_per_user = 0", "max_queued_per_user"),
+            ("max_queued_mb_per_user = 0", "max_queued_mb_per_user"),
+            ("admission_settle_ms = 99999999", "admission_settle_ms"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(&format!("key `{key}`")), "{e}");
+        }
+        let c = parse("log_max_mb = 2\nmin_free_disk_mb = 0\nmax_queued_per_user = 5\n").unwrap();
+        assert_eq!(
+            (
+                c.log_max_bytes,
+                c.min_free_disk_bytes,
+                c.max_queued_per_user
+            ),
+            (2 << 20, 0, 5)
+        );
         let e = parse("log_level = \"loud\"").unwrap_err().to_string();
         assert!(e.contains("log_level"), "{e}");
         let e = parse("max_running = [").unwrap_err().to_string();

@@ -15,7 +15,8 @@ pub struct HostError {
 
 pub struct HostSampler {
     proc_root: PathBuf,
-    last_cpu: Option<(u64, u64)>,
+    /// (busy ticks, total ticks, time of the reading in ms).
+    last_cpu: Option<(u64, u64, i64)>,
 }
 
 impl HostSampler {
@@ -26,25 +27,35 @@ impl HostSampler {
         }
     }
 
-    /// Take a reading. The first call has no previous CPU reading to compare
-    /// with and reports the average since boot.
-    pub fn sample(&mut self) -> Result<HostSample, HostError> {
+    /// Take a reading at `now_ms`. The CPU share is measured since the
+    /// previous reading (its time is the sample's `window_start_ms`); the
+    /// first call has no previous reading and reports the average since boot
+    /// (window start 0).
+    pub fn sample(&mut self, now_ms: i64) -> Result<HostSample, HostError> {
         let stat_path = self.proc_root.join("stat");
         let stat = KernelStats::from_file(&stat_path, procfs::current_system_info())
             .map_err(|e| err(&stat_path, e))?;
         let (busy, total) = busy_total(&stat.total);
-        let (d_busy, d_total) = match self.last_cpu {
-            Some((b0, t0)) if total > t0 => (busy.saturating_sub(b0), total - t0),
-            _ => (busy, total.max(1)),
+        let (d_busy, d_total, window_start_ms) = match self.last_cpu {
+            Some((b0, t0, at)) if total > t0 => (busy.saturating_sub(b0), total - t0, at),
+            // No clock tick since the last reading: nothing measured.
+            Some((_, _, at)) => (0, 0, at),
+            None => (busy, total.max(1), 0),
         };
-        self.last_cpu = Some((busy, total));
+        self.last_cpu = Some((busy, total, now_ms));
         let mem_path = self.proc_root.join("meminfo");
         let mem = Meminfo::from_file(&mem_path).map_err(|e| err(&mem_path, e))?;
         Ok(HostSample {
-            cpu_busy_percent: 100.0 * d_busy as f64 / d_total as f64,
+            cpu_busy_percent: if d_total == 0 {
+                0.0
+            } else {
+                100.0 * d_busy as f64 / d_total as f64
+            },
             // Kernels before 3.14 lack MemAvailable; MemFree is the closest.
             mem_available_bytes: mem.mem_available.unwrap_or(mem.mem_free),
             mem_total_bytes: mem.mem_total,
+            window_start_ms,
+            taken_ms: now_ms,
         })
     }
 }
@@ -102,13 +113,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_proc(dir.path(), 100, 300, 2048);
         let mut s = HostSampler::new(dir.path());
-        let first = s.sample().unwrap();
+        let first = s.sample(1).unwrap();
         assert_eq!(first.cpu_busy_percent, 25.0);
         assert_eq!(first.mem_available_bytes, 2048 * 1024);
         assert_eq!(first.mem_total_bytes, 8000000 * 1024);
         // 90 busy ticks out of 100 since the last reading.
         write_proc(dir.path(), 190, 310, 1024);
-        let second = s.sample().unwrap();
+        let second = s.sample(1).unwrap();
         assert!((second.cpu_busy_percent - 90.0).abs() < 1e-9, "{second:?}");
         assert_eq!(second.mem_available_bytes, 1024 * 1024);
     }
@@ -116,13 +127,13 @@ mod tests {
     #[test]
     fn missing_file_names_the_path() {
         let dir = tempfile::tempdir().unwrap();
-        let e = HostSampler::new(dir.path()).sample().unwrap_err();
+        let e = HostSampler::new(dir.path()).sample(1).unwrap_err();
         assert!(e.to_string().contains("stat"), "{e}");
     }
 
     #[test]
     fn real_proc_is_readable() {
-        let s = HostSampler::new("/proc").sample().unwrap();
+        let s = HostSampler::new("/proc").sample(1).unwrap();
         assert!(s.mem_total_bytes > 0 && (0.0..=100.0).contains(&s.cpu_busy_percent));
     }
 }

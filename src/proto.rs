@@ -16,20 +16,22 @@
 //! | POST   | /v1/tasks/{id}/cancel      | [`CancelRequest`] | [`TaskView`]               |
 //! | GET    | /v1/tasks/{id}/wait        |                 | [`TaskView`] once terminal   |
 //! | GET    | /v1/tasks/{id}/logs?tail=N&follow=1 |        | `text/plain` stream of the log |
+//! | GET    | /v1/status                 |                 | [`DaemonStatus`]             |
 //!
 //! `GET /v1/tasks` lists the tasks the caller may see: without `all`, every
 //! queued/starting/running task plus the 20 most recently finished; with
 //! `all=1`, every finished task too. Root and members of the admin group see
 //! every user's tasks, others only their own; `user=NAME` narrows the list to
-//! one owner (others than yourself need admin rights). Query values are sent
-//! raw: percent-encoded values are refused.
+//! one owner (others than yourself need admin rights). Query values are
+//! percent-decoded (`user=j%C3%BCrgen`).
 //!
 //! Errors are a non-2xx status with an [`ErrorBody`]. A request body larger
 //! than [`MAX_REQUEST_BYTES`] is refused with 413 before it is read, and the
 //! connection is closed. Another user's task answers exactly like a task that
 //! does not exist (404 `not_found`), so ids cannot be probed.
 
-use crate::core::{Priority, Task, TaskId, TaskState};
+use crate::core::{Priority, Status, Task, TaskId, TaskState};
+use crate::store::AttemptRow;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -55,6 +57,10 @@ pub struct SubmitRequest {
     /// login-like base instead of adding to it.
     #[serde(default)]
     pub inherit_env: bool,
+    /// The command's umask (0..=0o777); 0o022 when absent. `claudinectl`
+    /// sends the caller's own.
+    #[serde(default)]
+    pub umask: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,7 +109,17 @@ pub struct TaskView {
     pub queue_position: Option<usize>,
     /// Why a queued task has not started yet.
     pub waiting_reason: Option<String>,
+    /// Launch attempts made so far (the current or last attempt's number).
     pub attempts: u32,
+    /// The command's umask.
+    #[serde(default)]
+    pub umask: u32,
+    /// A queued task does not start before this time (ms).
+    #[serde(default)]
+    pub eligible_ms: Option<i64>,
+    /// Every launch attempt; only in the answer for one task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_history: Option<Vec<AttemptRow>>,
 }
 
 impl TaskView {
@@ -112,27 +128,49 @@ impl TaskView {
         queue_position: Option<usize>,
         waiting_reason: Option<String>,
     ) -> Self {
+        let (mut started_ms, mut finished_ms, mut exit_code, mut signal) = (None, None, None, None);
+        let (mut reason, mut cancel_requested, mut eligible_ms) = (None, None, None);
+        match &t.status {
+            Status::Queued(w) => {
+                reason = w.note.clone();
+                eligible_ms = w.eligible_ms;
+            }
+            Status::Starting(a) | Status::Running(a) => {
+                started_ms = a.started_ms;
+                cancel_requested = a.cancel_requested.clone();
+            }
+            Status::Done(o) => {
+                started_ms = o.started_ms;
+                finished_ms = Some(o.finished_ms);
+                exit_code = o.exit_code;
+                signal = o.signal;
+                reason = o.reason.clone();
+            }
+        }
         TaskView {
             id: t.id,
             owner_uid: t.owner_uid,
             owner: t.owner_name.clone(),
             priority: t.priority,
-            state: t.state,
+            state: t.state(),
             argv: t.argv.clone(),
             cwd: t.cwd.clone(),
             env_keys: t.env.iter().map(|(k, _)| k.clone()).collect(),
             inherit_env: t.inherit_env,
             created_ms: t.created_ms,
-            started_ms: t.started_ms,
-            finished_ms: t.finished_ms,
-            exit_code: t.exit_code,
-            signal: t.signal,
-            reason: t.reason.clone(),
-            cancel_requested: t.cancel_requested.clone(),
-            unit: t.state.is_active().then(|| t.unit_name()),
+            started_ms,
+            finished_ms,
+            exit_code,
+            signal,
+            reason,
+            cancel_requested,
+            unit: t.state().is_active().then(|| t.unit_name()),
             queue_position,
             waiting_reason,
             attempts: t.attempts,
+            umask: t.umask,
+            eligible_ms,
+            attempt_history: None,
         }
     }
 
@@ -140,6 +178,19 @@ impl TaskView {
     pub fn wait_code(&self) -> i32 {
         crate::core::wait_code(self.state, self.exit_code, self.signal)
     }
+}
+
+/// The daemon's own figures (`GET /v1/status`), for any member of the
+/// socket group: counts only, nothing about other users' tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub version: String,
+    pub queued: usize,
+    pub running: usize,
+    /// Clients blocked in `wait`.
+    pub waiters: usize,
+    /// Clients following a log.
+    pub log_followers: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +217,10 @@ pub enum ErrorCode {
     PermissionDenied,
     /// The task is in a state where the action is impossible.
     Conflict,
+    /// A per-user quota refuses the request.
+    QuotaExceeded,
+    /// The state filesystem is below its free-space reserve.
+    InsufficientStorage,
     /// The daemon is shutting down or restarting: retry shortly.
     Unavailable,
     Internal,
@@ -181,6 +236,8 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::PermissionDenied => 403,
             ErrorCode::Conflict => 409,
+            ErrorCode::QuotaExceeded => 429,
+            ErrorCode::InsufficientStorage => 507,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }

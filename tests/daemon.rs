@@ -12,20 +12,39 @@
 //! root. Elsewhere they fail with a message saying so.
 
 use claudine::config::Config;
-use claudine::systemd::{BoxFuture, ScopeSpec, Scopes, SystemdError, UnitStatus};
+use claudine::systemd::{BoxFuture, ScopeProperties, ScopeSpec, Scopes, SystemdError, UnitStatus};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Scopes as plain process trees, with a record of what was asked.
-#[derive(Default)]
+/// Scopes as plain process trees, with a record of what was asked, and
+/// knobs to make it fail the way systemd can.
 struct FakeScopes {
     units: Mutex<HashMap<String, u32>>,
     calls: Mutex<Vec<String>>,
+    /// While false, `start_scope` waits (a slow start job).
+    open: tokio::sync::watch::Sender<bool>,
+    /// Kill the supervisor while its scope is being created.
+    kill_supervisor: AtomicBool,
+    /// Refuse the next start with this D-Bus error name.
+    refuse_next: Mutex<Option<String>>,
+}
+
+impl Default for FakeScopes {
+    fn default() -> Self {
+        FakeScopes {
+            units: Mutex::default(),
+            calls: Mutex::default(),
+            open: tokio::sync::watch::channel(true).0,
+            kill_supervisor: AtomicBool::new(false),
+            refuse_next: Mutex::default(),
+        }
+    }
 }
 
 fn children(pid: u32) -> Vec<i32> {
@@ -36,31 +55,104 @@ fn children(pid: u32) -> Vec<i32> {
         .collect()
 }
 
+impl FakeScopes {
+    fn call(&self, c: String) {
+        self.calls.lock().unwrap().push(c);
+    }
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+    /// SIGTERM to the command's process group (the supervisor makes the
+    /// command a session leader) or, for a bare process, to it.
+    fn signal_unit(&self, unit: &str) {
+        if let Some(pid) = self.units.lock().unwrap().get(unit).copied() {
+            let kids = children(pid);
+            if kids.is_empty() {
+                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            }
+            for child in kids {
+                unsafe { libc::kill(-child, libc::SIGTERM) };
+            }
+        }
+    }
+}
+
 impl Scopes for FakeScopes {
     fn start_scope<'a>(
         &'a self,
         spec: &'a ScopeSpec<'a>,
     ) -> BoxFuture<'a, Result<(), SystemdError>> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("start {} pid {}", spec.unit, spec.pid));
-        self.units
-            .lock()
-            .unwrap()
-            .insert(spec.unit.to_string(), spec.pid);
-        Box::pin(async { Ok(()) })
+        Box::pin(async move {
+            self.call(format!(
+                "start {} pid {} ({})",
+                spec.unit, spec.pid, spec.description
+            ));
+            let mut open = self.open.subscribe();
+            let _ = open.wait_for(|o| *o).await;
+            if let Some(name) = self.refuse_next.lock().unwrap().take() {
+                return Err(SystemdError::Refused {
+                    step: "StartTransientUnit",
+                    unit: spec.unit.into(),
+                    message: name,
+                });
+            }
+            {
+                let mut units = self.units.lock().unwrap();
+                if units.get(spec.unit).is_some_and(|pid| alive(*pid)) {
+                    return Err(SystemdError::Refused {
+                        step: "StartTransientUnit",
+                        unit: spec.unit.into(),
+                        message: "org.freedesktop.systemd1.UnitExists".into(),
+                    });
+                }
+                units.insert(spec.unit.to_string(), spec.pid);
+            }
+            if self.kill_supervisor.swap(false, Ordering::SeqCst) {
+                unsafe { libc::kill(spec.pid as i32, libc::SIGKILL) };
+                wait_until_dead(spec.pid).await;
+            }
+            Ok(())
+        })
     }
     fn stop_unit<'a>(&'a self, unit: &'a str) -> BoxFuture<'a, Result<(), SystemdError>> {
-        self.calls.lock().unwrap().push(format!("stop {unit}"));
-        if let Some(pid) = self.units.lock().unwrap().get(unit) {
-            // The command is a session leader (the supervisor calls setsid),
-            // so its pid is its process group.
-            for child in children(*pid) {
-                unsafe { libc::kill(-child, libc::SIGTERM) };
-            }
-        }
+        self.call(format!("stop {unit}"));
+        self.signal_unit(unit);
         Box::pin(async { Ok(()) })
+    }
+    fn stop_and_wait_gone<'a>(&'a self, unit: &'a str) -> BoxFuture<'a, Result<(), SystemdError>> {
+        self.call(format!("stop-and-wait {unit}"));
+        self.signal_unit(unit);
+        Box::pin(async move {
+            let pid = self.units.lock().unwrap().get(unit).copied();
+            if let Some(pid) = pid {
+                wait_until_dead(pid).await;
+            }
+            self.units.lock().unwrap().remove(unit);
+            Ok(())
+        })
+    }
+    fn set_properties<'a>(
+        &'a self,
+        unit: &'a str,
+        props: &'a ScopeProperties,
+    ) -> BoxFuture<'a, Result<(), SystemdError>> {
+        self.call(format!("set {unit} {props:?}"));
+        Box::pin(async { Ok(()) })
+    }
+    fn freeze<'a>(&'a self, unit: &'a str) -> BoxFuture<'a, Result<(), SystemdError>> {
+        self.call(format!("freeze {unit}"));
+        Box::pin(async { Ok(()) })
+    }
+    fn thaw<'a>(&'a self, unit: &'a str) -> BoxFuture<'a, Result<(), SystemdError>> {
+        self.call(format!("thaw {unit}"));
+        Box::pin(async { Ok(()) })
+    }
+    fn unit_cgroup<'a>(
+        &'a self,
+        unit: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, SystemdError>> {
+        let known = self.units.lock().unwrap().contains_key(unit);
+        Box::pin(async move { Ok(known.then(|| format!("/claudine.slice/{unit}"))) })
     }
     fn list_task_scopes(&self) -> BoxFuture<'_, Result<Vec<UnitStatus>, SystemdError>> {
         let live = self
@@ -79,8 +171,15 @@ impl Scopes for FakeScopes {
     fn disconnected(&self) -> BoxFuture<'_, ()> {
         Box::pin(std::future::pending())
     }
-    fn pid_in_unit(&self, pid: u32, unit: &str) -> bool {
-        self.units.lock().unwrap().get(unit) == Some(&pid)
+    fn pid_in_unit<'a>(&'a self, pid: u32, unit: &'a str) -> BoxFuture<'a, bool> {
+        let inside = self.units.lock().unwrap().get(unit) == Some(&pid);
+        Box::pin(async move { inside })
+    }
+}
+
+async fn wait_until_dead(pid: u32) {
+    while alive(pid) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -105,6 +204,15 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, scopes: Arc<FakeScopes>, max_running: Option<usize>) -> Daemon {
+        Daemon::start_with(dir, scopes, max_running, |_| {})
+    }
+
+    fn start_with(
+        dir: &Path,
+        scopes: Arc<FakeScopes>,
+        max_running: Option<usize>,
+        edit: impl FnOnce(&mut Config),
+    ) -> Daemon {
         assert!(
             nix::unistd::geteuid().is_root(),
             "these tests run claudined in-process and need root"
@@ -117,8 +225,12 @@ impl Daemon {
             socket: dir.join("claudine.sock"),
             state_dir: dir.join("state"),
             supervisor: PathBuf::from(env!("CARGO_BIN_EXE_claudine-supervise")),
+            admission_settle_ms: 0,
+            min_free_disk_bytes: 0,
             ..Config::default()
         };
+        let mut cfg = cfg;
+        edit(&mut cfg);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let s = scopes.clone();
         let thread = std::thread::spawn(move || {
@@ -487,4 +599,278 @@ fn claudinectl_says_when_the_daemon_is_not_running() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// `GET /v1/status` over a raw connection.
+fn daemon_status(d: &Daemon) -> serde_json::Value {
+    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).unwrap();
+    s.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+/// Defect 1: a cancel while the scope is being created aborts the launch
+/// before `go` — the command never runs — and the task ends cancelled (not
+/// failed), without a StopUnit that would cancel the start job.
+#[test]
+fn cancel_during_starting_never_runs_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let scopes = Arc::new(FakeScopes::default());
+    scopes.open.send_replace(false);
+    let d = Daemon::start(dir.path(), scopes.clone(), None);
+    let marker = dir.path().join("ran");
+    let id = d.submit(&["--", "touch", marker.to_str().unwrap()]);
+    d.wait_state(&id, "starting");
+    let out = d.ctl(&["cancel", &id, "--reason", "wrong branch"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    scopes.open.send_replace(true);
+    assert_eq!(d.ctl(&["wait", &id]).status.code(), Some(1));
+    let v = d.json(&id);
+    assert_eq!(
+        (v["state"].as_str(), v["reason"].as_str()),
+        (Some("cancelled"), Some("wrong branch")),
+        "{v}"
+    );
+    assert!(!marker.exists(), "the command ran");
+    assert!(
+        !scopes
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("stop claudine-task")
+                && scopes.calls().iter().position(|x| x == c)
+                    < scopes.calls().iter().position(|x| x.starts_with("start "))),
+        "{:?}",
+        scopes.calls()
+    );
+}
+
+/// Defect 1: a cancel committed while Starting survives a daemon restart
+/// (the requeue at start-up used to forget it and run the task).
+#[test]
+fn a_committed_cancel_survives_a_restart_during_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let scopes = Arc::new(FakeScopes::default());
+    scopes.open.send_replace(false);
+    let d = Daemon::start(dir.path(), scopes.clone(), None);
+    let marker = dir.path().join("ran");
+    let id = d.submit(&["--", "touch", marker.to_str().unwrap()]);
+    d.wait_state(&id, "starting");
+    assert!(d.ctl(&["cancel", &id]).status.success());
+    let (path, scopes, max) = d.stop();
+    scopes.open.send_replace(true);
+    let d = Daemon::start(&path, scopes, max);
+    assert_eq!(d.ctl(&["wait", &id]).status.code(), Some(1));
+    assert_eq!(d.json(&id)["state"], "cancelled");
+    assert!(!marker.exists(), "the command ran");
+}
+
+/// Defect 2: a unit of the task's name that still exists (a previous
+/// attempt's) is not a permanent failure, and attempt n+1 starts only once
+/// it is gone. The command runs exactly once.
+#[test]
+fn a_leftover_unit_is_drained_and_the_task_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let scopes = Arc::new(FakeScopes::default());
+    let d = Daemon::start(dir.path(), scopes.clone(), None);
+    // A process in a unit named like task 1's next scope.
+    let mut squatter = Command::new("sleep").arg("1000").spawn().unwrap();
+    scopes
+        .units
+        .lock()
+        .unwrap()
+        .insert("claudine-task-1.scope".into(), squatter.id());
+    let marker = dir.path().join("runs");
+    let id = d.submit(&["--", "sh", "-c", &format!("echo x >> {}", marker.display())]);
+    assert_eq!(id, "1");
+    assert_eq!(d.ctl(&["wait", &id]).status.code(), Some(0));
+    let _ = squatter.wait();
+    let v = d.json(&id);
+    assert_eq!(
+        (v["state"].as_str(), v["attempts"].as_u64()),
+        (Some("succeeded"), Some(2))
+    );
+    let history = v["attempt_history"].as_array().unwrap();
+    assert_eq!(history[0]["ended_by"], "requeue", "{v}");
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("UnitExists"),
+        "{v}"
+    );
+    assert_eq!(history[1]["state"], "succeeded");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\n");
+    let calls = scopes.calls();
+    let drained = calls
+        .iter()
+        .position(|c| c == "stop-and-wait claudine-task-1.scope");
+    let second = calls
+        .iter()
+        .rposition(|c| c.starts_with("start claudine-task-1.scope"));
+    assert!(drained.is_some() && drained < second, "{calls:?}");
+}
+
+/// Defect 2: a supervisor killed while its scope is being created never ran
+/// the command; the task is queued again and runs once.
+#[test]
+fn a_supervisor_killed_mid_launch_is_requeued_and_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let scopes = Arc::new(FakeScopes::default());
+    scopes.kill_supervisor.store(true, Ordering::SeqCst);
+    let d = Daemon::start(dir.path(), scopes.clone(), None);
+    let marker = dir.path().join("runs");
+    let id = d.submit(&["--", "sh", "-c", &format!("echo x >> {}", marker.display())]);
+    let code = d.ctl(&["wait", &id]).status.code();
+    let v = d.json(&id);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["attempts"], 2, "{v}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\n");
+}
+
+/// The scope's Description names the task and the attempt, never the owner
+/// or the command line (every local user can read unit metadata).
+#[test]
+fn the_scope_description_names_only_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let scopes = Arc::new(FakeScopes::default());
+    let d = Daemon::start(dir.path(), scopes.clone(), None);
+    let id = d.submit(&["--", "sh", "-c", "true --secret-token=hunter2"]);
+    assert_eq!(d.ctl(&["wait", &id]).status.code(), Some(0));
+    let start = scopes
+        .calls()
+        .into_iter()
+        .find(|c| c.starts_with("start "))
+        .unwrap();
+    assert!(
+        start.ends_with(&format!("(claudine task {id} (attempt 1))")),
+        "{start}"
+    );
+    assert!(
+        !start.contains("hunter2") && !start.contains("root"),
+        "{start}"
+    );
+}
+
+/// Defect 4: `wait` replies for clients that went away are dropped.
+#[test]
+fn waiters_that_disconnect_are_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), Arc::default(), None);
+    let id = d.submit(&["--", "sleep", "1000"]);
+    d.wait_state(&id, "running");
+    let mut clients: Vec<_> = (0..20)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_claudinectl"))
+                .arg("--socket")
+                .arg(d.socket())
+                .args(["wait", &id])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    wait_for("20 waiters", || daemon_status(&d)["waiters"] == 20);
+    for c in &mut clients {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    wait_for("the waiters to be dropped", || {
+        daemon_status(&d)["waiters"] == 0
+    });
+    assert!(d.ctl(&["cancel", &id]).status.success());
+}
+
+/// Defect 3: `logs --follow` of a task that ended without ever having a log
+/// (cancelled while queued) ends at once.
+#[test]
+fn follow_of_a_task_without_a_log_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), Arc::default(), Some(1));
+    let blocker = d.submit(&["--", "sleep", "1000"]);
+    d.wait_state(&blocker, "running");
+    let queued = d.submit(&["--", "true"]);
+    assert!(d.ctl(&["cancel", &queued]).status.success());
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_claudinectl"))
+        .arg("--socket")
+        .arg(d.socket())
+        .args(["logs", "--follow", &queued])
+        .spawn()
+        .unwrap();
+    wait_for("logs --follow to end", || {
+        follow.try_wait().unwrap().is_some()
+    });
+    assert!(d.ctl(&["cancel", &blocker]).status.success());
+}
+
+/// Defect 7: a user over the queue quota, or a full state filesystem, gets
+/// a clear error; nothing is stored.
+#[test]
+fn quota_and_free_space_are_enforced_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Daemon::start_with(dir.path(), Arc::default(), Some(1), |c| {
+        c.socket_group = "nogroup".into();
+        c.max_queued_per_user = 2;
+    });
+    let as_nobody = |args: &[&str]| {
+        use std::os::unix::process::CommandExt;
+        Command::new(env!("CARGO_BIN_EXE_claudinectl"))
+            .arg("--socket")
+            .arg(d.socket())
+            .args(args)
+            .current_dir("/tmp")
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    let blocker = d.submit(&["--", "sleep", "1000"]);
+    d.wait_state(&blocker, "running");
+    for _ in 0..2 {
+        let out = as_nobody(&["submit", "--", "true"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let out = as_nobody(&["submit", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("max_queued_per_user"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Root is not held by the quota.
+    d.submit(&["--", "true"]);
+    assert!(d.ctl(&["cancel", &blocker]).status.success());
+    drop(d);
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with(dir.path(), Arc::default(), None, |c| {
+        c.min_free_disk_bytes = u64::MAX / 2;
+    });
+    let out = d.ctl(&["submit", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("min_free_disk_mb") && err.contains("refused"),
+        "{err}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_slice(&d.ctl(&["list", "--all", "--json"]).stdout).unwrap();
+    assert_eq!(list["tasks"], serde_json::json!([]));
+}
+
+/// The submitter's umask applies to what the task creates.
+#[test]
+fn the_task_gets_the_submitters_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), Arc::default(), None);
+    let f = dir.path().join("f");
+    let id = d.submit(&["--umask", "027", "--", "touch", f.to_str().unwrap()]);
+    assert_eq!(d.ctl(&["wait", &id]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    assert_eq!(d.json(&id)["umask"], 0o027);
 }

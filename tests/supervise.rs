@@ -32,6 +32,13 @@ impl Run {
             cwd: "/".into(),
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
             exit_path: dir.path().join(format!("{TASK}.json")),
+            attempt: 1,
+            umask: 0o022,
+            rlimits: vec![],
+            log_limits: claudine::supervise::LogLimits {
+                max_bytes_per_stream: 1 << 30,
+                min_free_bytes: 0,
+            },
         };
         Run { dir, spec }
     }
@@ -125,7 +132,7 @@ fn successful_command() {
     assert_eq!(record.signal, None);
     assert_eq!(record.error, None);
     assert!(record.pid.is_some_and(|p| p > 1));
-    assert!(record.finished_ms > 1_600_000_000_000);
+    assert!(record.finished_ms.unwrap() > 1_600_000_000_000);
     let mode = std::fs::metadata(&run.spec.exit_path)
         .unwrap()
         .permissions()

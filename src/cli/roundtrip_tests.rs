@@ -202,10 +202,17 @@ async fn submit_sends_an_absolute_cwd_and_prints_the_id() {
     assert_eq!(seen.headers["content-type"], "application/json");
     let body: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
     let real = std::fs::canonicalize(dir.path()).unwrap();
+    // The caller's own umask travels with the task.
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+        .unwrap();
     assert_eq!(
         body,
         json!({"argv": ["claude", "-p", "fix it"], "cwd": real.to_str().unwrap(),
-               "priority": "P0", "env": {"A": "1"}, "inherit_env": false})
+               "priority": "P0", "env": {"A": "1"}, "inherit_env": false, "umask": umask})
     );
     let (code, out, _) = run_cli(&["--json", "--socket", &sock(&dir), "submit", "true"]).await;
     assert_eq!((code, out.as_str()), (0, "{\"id\":12}\n"));

@@ -1,16 +1,21 @@
-//! The pure core: task model, state machine, priority queue and admission.
+//! The pure core: task model, state machine, priority queue, admission and
+//! recovery decisions.
 //!
 //! Nothing in here does I/O, reads a clock or touches async: every function
-//! takes the facts it needs (including "now") as arguments, so the whole
-//! module is tested with plain, fast unit tests.
+//! takes the facts it needs (including "now") as arguments and returns what
+//! to do, so the whole module is tested with plain, fast unit tests.
 
 pub mod admission;
 pub mod queue;
+pub mod recovery;
 pub mod task;
+pub mod transition;
 
-pub use admission::{admit, Admission, AdmissionPolicy, HostSample};
+pub use admission::{admit, Admission, AdmissionPolicy, HostSample, Load};
 pub use queue::ReadyQueue;
+pub use recovery::{recover, Evidence, Recovery};
 pub use task::{
-    parse_unit_name, unit_name, wait_code, NewTask, Priority, Task, TaskId, TaskState, Transition,
-    TransitionError,
+    parse_unit_name, unit_name, Active, NewTask, Outcome, Priority, Status, Task, TaskId,
+    TaskState, Waiting, DEFAULT_UMASK,
 };
+pub use transition::{wait_code, Transition, TransitionError};

@@ -1,16 +1,21 @@
 //! The task record and its state machine.
 //!
 //! ```text
-//!            submit           launch            scope ready (go)
-//!   (new) ──────────▶ Queued ────────▶ Starting ─────────────────▶ Running
-//!                       │  ▲              │  │                        │
-//!                cancel │  └─ requeue ────┘  │ launch failed          │ supervisor reports
-//!                       ▼   (never ran)      ▼                        ▼ / scope vanished
-//!                   Cancelled            Failed          Succeeded | Failed | Cancelled | Interrupted
+//!            submit           launch (attempt n)     scope ready (go)
+//!   (new) ──────────▶ Queued ──────────────────▶ Starting ─────────────▶ Running
+//!                     │  ▲ ▲                      │  │                    │
+//!              cancel │  │ └──── requeue ─────────┘  │ launch failed      │ exited / vanished
+//!                     ▼  │   (attempt n never ran)    ▼                    ▼
+//!                 Cancelled   (eligible_ms: waits   Failed | Cancelled   Succeeded | Failed |
+//!                              until a time)                             Cancelled | Interrupted
 //! ```
 //!
-//! A transition is a pure function of the current record and an event; the
-//! daemon persists the new record before it acts on it or acknowledges it.
+//! State-specific data lives with its state ([`Status`]): a queued task may
+//! carry the time it becomes eligible again; an active one its attempt, its
+//! supervisor and a pending cancel; a finished one its outcome. Every event
+//! about an active task names the attempt it is about, and an event for
+//! another attempt is refused, so a late report can never finish the wrong
+//! launch. The transitions themselves are in [`super::transition`].
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -58,11 +63,11 @@ impl FromStr for Priority {
     }
 }
 
-/// Where a task is in its life.
+/// The name of a task's state, as stored and shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskState {
-    /// Waiting for admission.
+    /// Waiting for admission (or for its eligibility time).
     Queued,
     /// Supervisor forked, scope being created; the command has not run yet.
     Starting,
@@ -74,8 +79,8 @@ pub enum TaskState {
     Failed,
     /// Stopped on request (before or while running).
     Cancelled,
-    /// Its scope vanished without an exit status (host reboot, scope killed
-    /// from outside while the daemon was down).
+    /// Its attempt ran (or may have run) and no exit status survived (host
+    /// reboot, scope killed from outside while the daemon was down).
     Interrupted,
 }
 
@@ -135,6 +140,60 @@ impl FromStr for TaskState {
     }
 }
 
+/// Where a task is, with the data that belongs to that state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Queued(Waiting),
+    Starting(Active),
+    Running(Active),
+    Done(Outcome),
+}
+
+/// A queued task.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// Not to be started before this time (a cooldown); `None`: at once.
+    pub eligible_ms: Option<i64>,
+    /// Why it is back in the queue, if it is.
+    pub note: Option<String>,
+}
+
+/// A task that holds a scope (Starting or Running).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Active {
+    /// The launch attempt, 1 for the first.
+    pub attempt: u32,
+    /// The per-task supervisor of this attempt.
+    pub supervisor_pid: u32,
+    /// When the scope was ready and the command told to go.
+    pub started_ms: Option<i64>,
+    /// A cancel asked for while active; the task ends Cancelled.
+    pub cancel_requested: Option<String>,
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Succeeded, Failed, Cancelled or Interrupted.
+    pub state: TaskState,
+    pub started_ms: Option<i64>,
+    pub finished_ms: i64,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub reason: Option<String>,
+}
+
+impl Status {
+    pub fn state(&self) -> TaskState {
+        match self {
+            Status::Queued(_) => TaskState::Queued,
+            Status::Starting(_) => TaskState::Starting,
+            Status::Running(_) => TaskState::Running,
+            Status::Done(o) => o.state,
+        }
+    }
+}
+
 /// Everything the daemon knows about one task. Environment values live only
 /// here and in the root-only store; they are never logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,28 +202,23 @@ pub struct Task {
     pub owner_uid: u32,
     pub owner_name: String,
     pub priority: Priority,
-    pub state: TaskState,
     pub argv: Vec<String>,
     pub cwd: String,
     /// Extra environment on top of the login-like base (KEY, VALUE).
     pub env: Vec<(String, String)>,
     /// When true the extra environment replaces the base entirely.
     pub inherit_env: bool,
+    /// The command's umask.
+    pub umask: u32,
     /// Unix time in milliseconds.
     pub created_ms: i64,
-    pub started_ms: Option<i64>,
-    pub finished_ms: Option<i64>,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    /// Why the task is in its state (cancel reason, launch error, ...).
-    pub reason: Option<String>,
-    /// Set when a cancel was asked for while the task was active.
-    pub cancel_requested: Option<String>,
-    /// Pid of the per-task supervisor while Starting/Running.
-    pub supervisor_pid: Option<u32>,
-    /// How many times the task entered Starting.
+    /// Launch attempts made so far (the number of the current or last one).
     pub attempts: u32,
+    pub status: Status,
 }
+
+/// The umask a task gets when the submitter does not say.
+pub const DEFAULT_UMASK: u32 = 0o022;
 
 /// A task as submitted, before the store gives it an id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +230,24 @@ pub struct NewTask {
     pub cwd: String,
     pub env: Vec<(String, String)>,
     pub inherit_env: bool,
+    pub umask: u32,
     pub created_ms: i64,
+}
+
+impl NewTask {
+    /// Bytes of user data the task holds in memory (for per-user quotas).
+    pub fn footprint(&self) -> usize {
+        footprint(&self.argv, &self.env, &self.cwd)
+    }
+}
+
+fn footprint(argv: &[String], env: &[(String, String)], cwd: &str) -> usize {
+    argv.iter().map(|a| a.len() + 1).sum::<usize>()
+        + env
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>()
+        + cwd.len()
 }
 
 impl Task {
@@ -187,21 +258,39 @@ impl Task {
             owner_uid: new.owner_uid,
             owner_name: new.owner_name,
             priority: new.priority,
-            state: TaskState::Queued,
             argv: new.argv,
             cwd: new.cwd,
             env: new.env,
             inherit_env: new.inherit_env,
+            umask: new.umask,
             created_ms: new.created_ms,
-            started_ms: None,
-            finished_ms: None,
-            exit_code: None,
-            signal: None,
-            reason: None,
-            cancel_requested: None,
-            supervisor_pid: None,
             attempts: 0,
+            status: Status::Queued(Waiting::default()),
         }
+    }
+
+    pub fn state(&self) -> TaskState {
+        self.status.state()
+    }
+
+    /// The attempt in progress, while Starting or Running.
+    pub fn active(&self) -> Option<&Active> {
+        match &self.status {
+            Status::Starting(a) | Status::Running(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match &self.status {
+            Status::Done(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// Bytes of user data the task holds in memory.
+    pub fn footprint(&self) -> usize {
+        footprint(&self.argv, &self.env, &self.cwd)
     }
 
     /// The systemd unit that holds this task's processes.
@@ -226,171 +315,3 @@ pub fn parse_unit_name(unit: &str) -> Option<TaskId> {
     }
     id.parse().ok().filter(|id: &TaskId| *id > 0)
 }
-
-/// An event that moves a task. Every variant carries what the new record
-/// needs, including the time, so [`Task::apply`] stays pure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transition {
-    /// Admission chose it; a supervisor with this pid now waits for its scope.
-    Launch { supervisor_pid: u32, now_ms: i64 },
-    /// The scope exists and the supervisor was told to go.
-    Started { now_ms: i64 },
-    /// The launch failed before the command could run.
-    LaunchFailed { reason: String, now_ms: i64 },
-    /// A Starting task whose supervisor never got the go (daemon died first).
-    Requeue { reason: String },
-    /// A cancel request. Queued tasks end at once; active ones are marked and
-    /// end when their supervisor reports.
-    Cancel { reason: String, now_ms: i64 },
-    /// The supervisor reported how the command ended.
-    Exited {
-        exit_code: Option<i32>,
-        signal: Option<i32>,
-        error: Option<String>,
-        now_ms: i64,
-    },
-    /// The scope is gone and nobody recorded an exit status.
-    Vanished { reason: String, now_ms: i64 },
-}
-
-impl Transition {
-    fn name(&self) -> &'static str {
-        match self {
-            Transition::Launch { .. } => "launch",
-            Transition::Started { .. } => "started",
-            Transition::LaunchFailed { .. } => "launch-failed",
-            Transition::Requeue { .. } => "requeue",
-            Transition::Cancel { .. } => "cancel",
-            Transition::Exited { .. } => "exited",
-            Transition::Vanished { .. } => "vanished",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("task {id}: cannot apply {event} in state {state}")]
-pub struct TransitionError {
-    pub id: TaskId,
-    pub state: TaskState,
-    pub event: &'static str,
-}
-
-impl Task {
-    /// The record after `event`, or an error if the event makes no sense in
-    /// the current state. Does not modify `self`.
-    pub fn apply(&self, event: &Transition) -> Result<Task, TransitionError> {
-        use TaskState::*;
-        let mut t = self.clone();
-        let bad = || TransitionError {
-            id: self.id,
-            state: self.state,
-            event: event.name(),
-        };
-        match (self.state, event) {
-            (Queued, Transition::Launch { supervisor_pid, .. }) => {
-                t.state = Starting;
-                t.supervisor_pid = Some(*supervisor_pid);
-                t.attempts += 1;
-            }
-            (Starting, Transition::Started { now_ms }) => {
-                t.state = Running;
-                t.started_ms = Some(*now_ms);
-            }
-            (Queued | Starting, Transition::LaunchFailed { reason, now_ms }) => {
-                t.finish(Failed, reason.clone(), *now_ms);
-            }
-            (Starting, Transition::Requeue { reason }) => {
-                t.state = Queued;
-                t.supervisor_pid = None;
-                t.reason = Some(reason.clone());
-            }
-            (Queued, Transition::Cancel { reason, now_ms }) => {
-                t.finish(Cancelled, reason.clone(), *now_ms);
-            }
-            (Starting | Running, Transition::Cancel { reason, .. }) => {
-                if t.cancel_requested.is_none() {
-                    t.cancel_requested = Some(reason.clone());
-                }
-            }
-            (
-                Starting | Running,
-                Transition::Exited {
-                    exit_code,
-                    signal,
-                    error,
-                    now_ms,
-                },
-            ) => {
-                t.exit_code = *exit_code;
-                t.signal = *signal;
-                let (state, reason) = if let Some(reason) = &t.cancel_requested {
-                    (Cancelled, reason.clone())
-                } else if let Some(err) = error {
-                    (Failed, err.clone())
-                } else if *exit_code == Some(0) {
-                    (Succeeded, String::new())
-                } else if let Some(sig) = signal {
-                    (Failed, format!("killed by signal {sig}"))
-                } else {
-                    (
-                        Failed,
-                        format!("exited with status {}", exit_code.unwrap_or(-1)),
-                    )
-                };
-                t.finish(state, reason, *now_ms);
-            }
-            (Starting | Running, Transition::Vanished { reason, now_ms }) => {
-                let state = if t.cancel_requested.is_some() {
-                    Cancelled
-                } else {
-                    Interrupted
-                };
-                let reason = t.cancel_requested.clone().unwrap_or_else(|| reason.clone());
-                t.finish(state, reason, *now_ms);
-            }
-            _ => return Err(bad()),
-        }
-        Ok(t)
-    }
-
-    fn finish(&mut self, state: TaskState, reason: String, now_ms: i64) {
-        self.state = state;
-        self.finished_ms = Some(now_ms);
-        self.supervisor_pid = None;
-        self.reason = if reason.is_empty() {
-            None
-        } else {
-            Some(reason)
-        };
-        // Environment values are needed only to launch; drop them once the
-        // task can never launch again (the names stay, for `status`).
-        for (_, value) in self.env.iter_mut() {
-            value.clear();
-        }
-    }
-
-    /// The exit code `claudinectl wait` reports; see [`wait_code`].
-    pub fn wait_code(&self) -> i32 {
-        wait_code(self.state, self.exit_code, self.signal)
-    }
-}
-
-/// The exit code `claudinectl wait` reports: the command's own code, or
-/// 128+signal like a shell; never 0 for a task that did not succeed (a
-/// cancelled task whose command trapped SIGTERM and exited 0 gives 1).
-pub fn wait_code(state: TaskState, exit_code: Option<i32>, signal: Option<i32>) -> i32 {
-    let code = match (exit_code, signal) {
-        (Some(code), _) => code,
-        (None, Some(sig)) => 128 + sig,
-        _ => 1,
-    };
-    if code == 0 && state != TaskState::Succeeded {
-        1
-    } else {
-        code
-    }
-}
-
-#[cfg(test)]
-#[path = "task_tests.rs"]
-mod tests;

@@ -1,20 +1,26 @@
 //! The one task that owns the daemon's state.
 //!
-//! The socket server, the launch tasks and the supervisor watchers only send
-//! [`Event`]s; the actor applies them one at a time: compute the new task
-//! record with the pure core, commit it to the store, then act (start a
-//! launch, stop a scope, answer the client). Nothing else touches the store or
-//! the task map, so there is no lock anywhere.
+//! The socket server, the launch tasks, the supervisor watchers and the unit
+//! drainers only send [`Event`]s; the actor applies them one at a time:
+//! compute the new task record with the pure core, commit it to the store,
+//! then act (start a launch, stop a scope, answer the client). Nothing else
+//! touches the store or the task map, so there is no lock around state.
+//!
+//! The work is split by capability: `requests.rs` (what clients ask),
+//! `schedule.rs` (admission and launching), `endings.rs` (how attempts end:
+//! scope ready, supervisor gone, requeue and drain), `reconcile.rs`
+//! (start-up).
 
-use super::launch;
 use super::users::Caller;
 use crate::config::Config;
-use crate::core::{admit, Admission, ReadyQueue, Task, TaskId, TaskState, Transition};
+use crate::core::{ReadyQueue, Task, TaskId, TaskState, Transition};
 use crate::host::HostSampler;
-use crate::proto::{ErrorCode, ErrorInfo, ListResponse, SubmitRequest, SubmitResponse, TaskView};
-use crate::store::Store;
+use crate::proto::{
+    DaemonStatus, ErrorCode, ErrorInfo, ListResponse, SubmitRequest, SubmitResponse, TaskView,
+};
+use crate::store::{AttemptEnd, Store};
 use crate::systemd::Scopes;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -29,6 +35,34 @@ pub struct LogSource {
     pub finished: broadcast::Receiver<TaskId>,
 }
 
+/// Why a launch did not get to `go`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchError {
+    pub message: String,
+    /// A unit of the task's name already existed (a previous attempt's).
+    pub unit_exists: bool,
+    /// The launch was aborted because the task was cancelled.
+    pub cancelled: bool,
+    /// The supervisor was gone before it could be told to go.
+    pub supervisor_gone: bool,
+}
+
+impl LaunchError {
+    pub fn new(message: String) -> LaunchError {
+        LaunchError {
+            message,
+            unit_exists: false,
+            cancelled: false,
+            supervisor_gone: false,
+        }
+    }
+
+    /// The attempt never ran its command and may simply be tried again.
+    pub fn retryable(&self) -> bool {
+        !self.cancelled && (self.unit_exists || self.supervisor_gone)
+    }
+}
+
 pub enum Event {
     Submit {
         caller: Caller,
@@ -38,7 +72,8 @@ pub enum Event {
     List {
         caller: Caller,
         all: bool,
-        user: Option<String>,
+        /// `list --user NAME`, resolved by the server (off the actor).
+        owner: Option<(String, Option<u32>)>,
         reply: Reply<ListResponse>,
     },
     Get {
@@ -62,13 +97,26 @@ pub enum Event {
         id: TaskId,
         reply: Reply<LogSource>,
     },
+    Status {
+        reply: Reply<DaemonStatus>,
+    },
     /// A launch task finished creating the scope (and sent `go` on success).
     ScopeReady {
         id: TaskId,
+        attempt: u32,
+        result: Result<(), LaunchError>,
+    },
+    /// The supervisor of an attempt exited; its record may be on disk.
+    SupervisorGone {
+        id: TaskId,
+        attempt: u32,
+    },
+    /// The unit of a requeued task's previous attempt is gone (or could not
+    /// be made to go).
+    UnitGone {
+        id: TaskId,
         result: Result<(), String>,
     },
-    /// The supervisor of a task exited; its exit record may be on disk.
-    SupervisorGone { id: TaskId },
 }
 
 pub struct Actor {
@@ -80,13 +128,29 @@ pub struct Actor {
     pub(super) queue: ReadyQueue,
     /// Ids of the tasks Starting or Running (a small set; the queue may be
     /// huge, so nothing on the hot path iterates `tasks`).
-    active: std::collections::HashSet<TaskId>,
+    pub(super) active: HashSet<TaskId>,
+    /// Queued tasks held out of the ready queue until the unit of their
+    /// previous attempt is gone.
+    pub(super) draining: HashSet<TaskId>,
+    /// Launches that can still be aborted before `go` (a cancel while Starting).
+    pub(super) aborts: HashMap<TaskId, oneshot::Sender<()>>,
+    /// Attempts whose end could not be committed (e.g. a full disk): retried
+    /// on every tick; the exit record stays on disk meanwhile.
+    pub(super) unrecorded_ends: HashSet<(TaskId, u32)>,
+    /// Per owner: (unfinished tasks, bytes they hold), for the quotas.
+    pub(super) per_user: HashMap<u32, (usize, usize)>,
     waiters: HashMap<TaskId, Vec<Reply<TaskView>>>,
     finished_tx: broadcast::Sender<TaskId>,
     pub(super) events: mpsc::Sender<Event>,
-    host: HostSampler,
-    sample: Option<crate::core::HostSample>,
+    pub(super) host: HostSampler,
+    pub(super) sample: Option<crate::core::HostSample>,
+    /// When the last task was started (admission waits for fresh samples).
+    pub(super) last_start_ms: Option<i64>,
+    /// A host sample the admission asked for, not before this time.
+    pub(super) sample_due_ms: Option<i64>,
     pub(super) wait_reason: Option<String>,
+    /// Environment values were cleared since the last WAL truncation.
+    purge_due: bool,
 }
 
 pub fn now_ms() -> i64 {
@@ -117,31 +181,71 @@ impl Actor {
             systemd,
             tasks: HashMap::new(),
             queue: ReadyQueue::new(),
-            active: Default::default(),
+            active: HashSet::new(),
+            draining: HashSet::new(),
+            aborts: HashMap::new(),
+            unrecorded_ends: HashSet::new(),
+            per_user: HashMap::new(),
             waiters: HashMap::new(),
             finished_tx: broadcast::channel(1024).0,
             events,
             host: HostSampler::new("/proc"),
             sample: None,
+            last_start_ms: None,
+            sample_due_ms: None,
             wait_reason: None,
+            purge_due: false,
         }
     }
 
     /// (queued, active) counts.
     pub fn counts(&self) -> (usize, usize) {
-        (self.queue.len(), self.active.len())
+        (self.queue.len() + self.draining.len(), self.active.len())
     }
 
-    /// Record a task found active at start-up.
+    /// Keep an unfinished task in memory (submit, start-up).
     pub(super) fn track(&mut self, task: Task) {
-        if task.state.is_active() {
+        if task.state().is_active() {
             self.active.insert(task.id);
         }
+        let e = self.per_user.entry(task.owner_uid).or_default();
+        e.0 += 1;
+        e.1 += task.footprint();
         self.tasks.insert(task.id, task);
     }
 
+    fn untrack(&mut self, t: &Task) {
+        self.tasks.remove(&t.id);
+        self.active.remove(&t.id);
+        self.draining.remove(&t.id);
+        self.aborts.remove(&t.id);
+        if let Some(e) = self.per_user.get_mut(&t.owner_uid) {
+            e.0 = e.0.saturating_sub(1);
+            e.1 = e.1.saturating_sub(t.footprint());
+            if e.0 == 0 {
+                self.per_user.remove(&t.owner_uid);
+            }
+        }
+    }
+
+    /// The periodic work of the loop: a host sample, retries, housekeeping.
+    pub fn tick(&mut self) {
+        self.sample_host();
+        self.retry_unrecorded_ends();
+        self.waiters.retain(|_, v| {
+            v.retain(|w| !w.is_closed());
+            !v.is_empty()
+        });
+        if self.purge_due {
+            match self.store.purge_freed() {
+                Ok(()) => self.purge_due = false,
+                Err(e) => warn!("{e}"),
+            }
+        }
+    }
+
     pub fn sample_host(&mut self) {
-        match self.host.sample() {
+        match self.host.sample(now_ms()) {
             Ok(s) => self.sample = Some(s),
             Err(e) => warn!("host sampling failed: {e}"),
         }
@@ -155,13 +259,17 @@ impl Actor {
             Event::List {
                 caller,
                 all,
-                user,
+                owner,
                 reply,
             } => {
-                let _ = reply.send(self.list(&caller, all, user));
+                let _ = reply.send(self.list(&caller, all, owner));
             }
             Event::Get { caller, id, reply } => {
-                let _ = reply.send(self.visible(&caller, id).map(|t| self.view(&t)));
+                let _ = reply.send(self.visible(&caller, id).and_then(|t| {
+                    let mut v = self.view(&t);
+                    v.attempt_history = Some(self.store.attempts(id).map_err(internal)?);
+                    Ok(v)
+                }));
             }
             Event::Cancel {
                 caller,
@@ -172,7 +280,7 @@ impl Actor {
                 let _ = reply.send(self.cancel(&caller, id, reason));
             }
             Event::Wait { caller, id, reply } => match self.visible(&caller, id) {
-                Ok(t) if t.state.is_terminal() => {
+                Ok(t) if t.state().is_terminal() => {
                     let _ = reply.send(Ok(self.view(&t)));
                 }
                 Ok(_) => self.waiters.entry(id).or_default().push(reply),
@@ -183,13 +291,28 @@ impl Actor {
             Event::Logs { caller, id, reply } => {
                 let r = self.visible(&caller, id).map(|t| LogSource {
                     path: super::logs::log_path(&self.cfg.logs_dir(), id),
-                    is_terminal: t.state.is_terminal(),
+                    is_terminal: t.state().is_terminal(),
                     finished: self.finished_tx.subscribe(),
                 });
                 let _ = reply.send(r);
             }
-            Event::ScopeReady { id, result } => self.scope_ready(id, result),
-            Event::SupervisorGone { id } => self.supervisor_gone(id),
+            Event::Status { reply } => {
+                let (queued, running) = self.counts();
+                let _ = reply.send(Ok(DaemonStatus {
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    queued,
+                    running,
+                    waiters: self.waiters.values().map(Vec::len).sum(),
+                    log_followers: 0,
+                }));
+            }
+            Event::ScopeReady {
+                id,
+                attempt,
+                result,
+            } => self.scope_ready(id, attempt, result),
+            Event::SupervisorGone { id, attempt } => self.supervisor_gone(id, attempt),
+            Event::UnitGone { id, result } => self.unit_gone(id, result),
         }
     }
 
@@ -210,28 +333,50 @@ impl Actor {
     }
 
     pub(super) fn view(&self, t: &Task) -> TaskView {
-        let pos = (t.state == TaskState::Queued)
+        let queued = t.state() == TaskState::Queued;
+        let pos = queued
             .then(|| self.queue.position(t.priority, t.id))
             .flatten();
-        let why = (t.state == TaskState::Queued)
-            .then(|| self.wait_reason.clone())
-            .flatten();
-        TaskView::from_task(t, pos, why)
+        TaskView::from_task(t, pos, queued.then(|| self.why_waiting(t)).flatten())
+    }
+
+    /// Why a queued task has not started, in words.
+    pub(super) fn why_waiting(&self, t: &Task) -> Option<String> {
+        if self.draining.contains(&t.id) {
+            return Some(format!(
+                "waiting for {} of the previous attempt to be gone",
+                t.unit_name()
+            ));
+        }
+        if let crate::core::Status::Queued(w) = &t.status {
+            if let Some(at) = w.eligible_ms.filter(|at| *at > now_ms()) {
+                return Some(format!(
+                    "not eligible before {}",
+                    crate::cli::format::time(at, &chrono::Local)
+                ));
+            }
+        }
+        self.wait_reason.clone()
     }
 
     /// Apply, persist, and update memory. The store is written first: if the
     /// commit fails nothing changes and the caller gets the error.
-    pub(super) fn transition(
+    pub(super) fn transition(&mut self, before: &Task, ev: Transition) -> Result<Task, ErrorInfo> {
+        self.transition_with(before, ev, None)
+    }
+
+    pub(super) fn transition_with(
         &mut self,
         before: &Task,
         ev: Transition,
-        name: &str,
+        end: Option<&AttemptEnd>,
     ) -> Result<Task, ErrorInfo> {
+        let name = ev.name();
         let after = before
             .apply(&ev)
             .map_err(|e| ErrorInfo::new(ErrorCode::Conflict, e.to_string()))?;
         self.store
-            .save(before, &after, name, now_ms())
+            .save_with(before, &after, name, now_ms(), end)
             .map_err(|e| {
                 error!(
                     claudine_task_id = before.id,
@@ -239,19 +384,20 @@ impl Actor {
                 );
                 internal(e)
             })?;
-        if before.state == TaskState::Queued && after.state != TaskState::Queued {
+        let (was, is) = (before.state(), after.state());
+        if was == TaskState::Queued && is != TaskState::Queued {
             self.queue.remove(before.priority, before.id);
         }
-        if after.state == TaskState::Queued && before.state != TaskState::Queued {
-            self.queue.push(after.priority, after.id);
+        if is == TaskState::Queued && was != TaskState::Queued {
+            self.enqueue(&after);
         }
-        if after.state.is_active() {
+        if is.is_active() {
             self.active.insert(after.id);
         } else {
             self.active.remove(&after.id);
         }
-        if after.state.is_terminal() {
-            self.tasks.remove(&after.id);
+        if is.is_terminal() {
+            self.untrack(&after);
             self.finish(&after);
         } else {
             self.tasks.insert(after.id, after.clone());
@@ -259,27 +405,47 @@ impl Actor {
         Ok(after)
     }
 
+    /// Put a queued task in the ready queue, or in the waiting set until its
+    /// eligibility time.
+    pub(super) fn enqueue(&mut self, t: &Task) {
+        if self.draining.contains(&t.id) {
+            return;
+        }
+        match &t.status {
+            crate::core::Status::Queued(w) if w.eligible_ms.is_some_and(|at| at > now_ms()) => self
+                .queue
+                .push_at(t.priority, t.id, w.eligible_ms.unwrap_or_default()),
+            _ => self.queue.push(t.priority, t.id),
+        }
+    }
+
     fn finish(&mut self, t: &Task) {
-        let outcome = match (t.exit_code, t.signal) {
-            (Some(c), _) => format!("exit status {c}"),
-            (None, Some(s)) => format!("signal {s}"),
+        let o = t.outcome();
+        let outcome = match o.map(|o| (o.exit_code, o.signal)) {
+            Some((Some(c), _)) => format!("exit status {c}"),
+            Some((None, Some(s))) => format!("signal {s}"),
             _ => "no exit status".into(),
         };
         info!(
             claudine_task_id = t.id,
             claudine_user = %t.owner_name,
-            claudine_state = %t.state,
+            claudine_state = %t.state(),
             "task {} {} ({}){}",
             t.id,
-            t.state,
+            t.state(),
             outcome,
-            t.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+            o.and_then(|o| o.reason.as_ref())
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
         );
         let view = self.view(t);
         for w in self.waiters.remove(&t.id).unwrap_or_default() {
             let _ = w.send(Ok(view.clone()));
         }
         let _ = self.finished_tx.send(t.id);
+        if !t.env.is_empty() {
+            self.purge_due = true;
+        }
         let _ = std::fs::remove_file(crate::supervise::exit_record_path(
             &self.cfg.exit_dir(),
             t.id,
@@ -297,131 +463,6 @@ impl Actor {
                 }
             }
         });
-    }
-
-    /// Start queued tasks while admission allows.
-    pub fn schedule(&mut self) {
-        while let Some(id) = self.queue.peek() {
-            let (_, active) = self.counts();
-            let starting = self
-                .active
-                .iter()
-                .filter(|id| self.tasks[*id].state == TaskState::Starting)
-                .count();
-            match admit(
-                &self.cfg.admission_policy(),
-                self.sample.as_ref(),
-                active,
-                starting,
-            ) {
-                Admission::Wait(why) => {
-                    self.wait_reason = Some(why);
-                    return;
-                }
-                Admission::Start => {
-                    self.wait_reason = None;
-                    let task = self.tasks[&id].clone();
-                    launch::launch(self, task);
-                    if self.queue.peek() == Some(id) {
-                        // Nothing could be recorded (the store failed, e.g.
-                        // a full disk): try again on the next tick instead
-                        // of spinning on the same task.
-                        self.wait_reason = Some("could not record the launch; retrying".into());
-                        return;
-                    }
-                }
-            }
-        }
-        self.wait_reason = None;
-    }
-
-    fn scope_ready(&mut self, id: TaskId, result: Result<(), String>) {
-        let Some(task) = self.tasks.get(&id).cloned() else {
-            return;
-        };
-        if task.state != TaskState::Starting {
-            return;
-        }
-        match result {
-            Ok(()) => {
-                if let Ok(t) =
-                    self.transition(&task, Transition::Started { now_ms: now_ms() }, "started")
-                {
-                    info!(
-                        claudine_task_id = id,
-                        claudine_user = %t.owner_name,
-                        claudine_state = "running",
-                        "task {id} started in {} as {} (uid {})",
-                        t.unit_name(),
-                        t.owner_name,
-                        t.owner_uid
-                    );
-                    if t.cancel_requested.is_some() {
-                        self.stop_scope(&t);
-                    }
-                }
-            }
-            Err(reason) => {
-                let _ = self.transition(
-                    &task,
-                    Transition::LaunchFailed {
-                        reason,
-                        now_ms: now_ms(),
-                    },
-                    "launch-failed",
-                );
-            }
-        }
-    }
-
-    fn supervisor_gone(&mut self, id: TaskId) {
-        let Some(task) = self.tasks.get(&id).cloned() else {
-            return;
-        };
-        if !task.state.is_active() {
-            return;
-        }
-        let path = crate::supervise::exit_record_path(&self.cfg.exit_dir(), id);
-        let record = match crate::supervise::read_exit_record(&path) {
-            Ok(r) => r,
-            Err(e) => {
-                error!(claudine_task_id = id, "{e}");
-                None
-            }
-        };
-        let now = now_ms();
-        let (ev, name) = match (record, task.state) {
-            (Some(r), _) => (
-                Transition::Exited {
-                    exit_code: r.exit_code,
-                    signal: r.signal,
-                    error: r.error,
-                    now_ms: now,
-                },
-                "exited",
-            ),
-            (None, TaskState::Starting) => (
-                Transition::Requeue {
-                    reason: "supervisor exited before the task started; queued again".into(),
-                },
-                "requeue",
-            ),
-            (None, _) => (
-                Transition::Vanished {
-                    reason: format!(
-                        "supervisor of {} ended without recording an exit status",
-                        task.unit_name()
-                    ),
-                    now_ms: now,
-                },
-                "vanished",
-            ),
-        };
-        if self.transition(&task, ev, name).is_ok() {
-            // Whatever the command left behind (a double-forked daemon) goes
-            // with the scope.
-            self.stop_scope(&task);
-        }
     }
 
     pub fn status_line(&self) -> String {

@@ -1,34 +1,37 @@
-//! Launching one task.
+//! Launching one attempt of a task.
 //!
 //! The handshake that keeps every bit of task work inside its scope:
 //!
-//! 1. The actor resolves the user, builds the environment, creates the log
-//!    file and spawns `claudine-supervise <id>` (as root, in claudined's own
-//!    cgroup) with the log as stdout/stderr and a pipe as stdin. It commits
-//!    `Starting` with the supervisor's pid.
+//! 1. The actor resolves the user (from the account cache: never a blocking
+//!    lookup in the actor), builds the environment and rlimits, opens the log
+//!    files and spawns `claudine-supervise <id>` (as root, in claudined's own
+//!    cgroup) with the logs as fds 1, 2, 3 and a pipe as stdin. It commits
+//!    `Starting` (attempt n, the supervisor's pid).
 //! 2. A launch task writes the [`LaunchSpec`] line, subscribes to
 //!    `JobRemoved`, calls `StartTransientUnit` with the supervisor's pid and
 //!    waits for the job's result.
-//! 3. Only when the job is `done` does it write `go`. The supervisor, now in
-//!    the scope, forks the command, which drops to the user and enters the
-//!    cwd as that user before exec. On any failure the pipe is closed
-//!    instead and the supervisor exits without running anything.
+//! 3. Only when the job is `done`, and the task was not cancelled meanwhile,
+//!    does it write `go`. The supervisor, now in the scope, durably records
+//!    that attempt n starts, then forks the command, which drops to the user
+//!    and enters the cwd as that user before exec. On any failure, or a
+//!    cancel, the pipe is closed instead and the supervisor exits without
+//!    running anything.
 //! 4. The launch task reports [`Event::ScopeReady`], then waits for the
 //!    supervisor and reports [`Event::SupervisorGone`]; the actor reads the
-//!    exit record the supervisor left.
+//!    record the supervisor left and decides ([`crate::core::recover`]).
 
-use super::actor::{Actor, Event};
+use super::actor::{Actor, Event, LaunchError};
 use super::{logs, pidfd, users};
 use crate::core::{Task, TaskId, Transition};
-use crate::supervise::{exit_record_path, LaunchSpec, GO_LINE};
-use crate::systemd::{ScopeSpec, Scopes};
+use crate::supervise::{exit_record_path, LaunchSpec, LogLimits, GO_LINE};
+use crate::systemd::{describe, ScopeProperties, ScopeSpec, Scopes};
 use std::os::fd::OwnedFd;
 use std::process::Stdio;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
-use tokio::sync::mpsc;
-use tracing::{error, info};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
 
 struct Prepared {
     child: Child,
@@ -37,21 +40,35 @@ struct Prepared {
     pid: u32,
 }
 
-pub fn launch(actor: &mut Actor, task: Task) {
+/// What became of a launch.
+pub enum Launched {
+    /// Starting is committed; the launch task runs.
+    Yes,
+    /// The task could not be launched and ended Failed (or the failure could
+    /// not even be recorded: it stays queued).
+    Failed,
+    /// Not now (the account lookup is pending, or Starting could not be
+    /// recorded); the task stays queued. Why, in words.
+    NotYet(String),
+}
+
+pub fn launch(actor: &mut Actor, task: Task) -> Launched {
     let now = super::actor::now_ms();
-    let prepared = match prepare(actor, &task) {
+    let attempt = task.attempts + 1;
+    let prepared = match prepare(actor, &task, attempt) {
         Ok(p) => p,
-        Err(reason) => {
+        Err(Prep::Later(why)) => return Launched::NotYet(why),
+        Err(Prep::Fail(reason)) => {
             error!(claudine_task_id = task.id, claudine_user = %task.owner_name, "task {} cannot launch: {reason}", task.id);
-            let _ = actor.transition(
-                &task,
-                Transition::LaunchFailed {
-                    reason,
-                    now_ms: now,
-                },
-                "launch-failed",
-            );
-            return;
+            let ev = Transition::LaunchFailed {
+                attempt,
+                reason,
+                now_ms: now,
+            };
+            return match actor.transition(&task, ev) {
+                Ok(_) => Launched::Failed,
+                Err(e) => Launched::NotYet(format!("could not record a failed launch: {e}")),
+            };
         }
     };
     // Commit Starting before anything is asked of systemd. If the commit
@@ -60,50 +77,63 @@ pub fn launch(actor: &mut Actor, task: Task) {
         supervisor_pid: prepared.pid,
         now_ms: now,
     };
-    let Ok(t) = actor.transition(&task, ev, "launch") else {
-        return;
+    let t = match actor.transition(&task, ev) {
+        Ok(t) => t,
+        Err(e) => return Launched::NotYet(format!("could not record the launch: {e}")),
     };
     info!(
         claudine_task_id = t.id,
         claudine_user = %t.owner_name,
         claudine_state = "starting",
-        "task {} launching: supervisor pid {}, scope {}",
+        "task {} attempt {attempt} launching: supervisor pid {}, scope {}",
         t.id,
         prepared.pid,
         t.unit_name()
     );
-    let description = describe(&t);
+    let (abort_tx, abort_rx) = oneshot::channel();
+    actor.aborts.insert(t.id, abort_tx);
     tokio::spawn(run(
         actor.systemd.clone(),
         actor.events.clone(),
         t.id,
-        t.unit_name(),
-        description,
+        attempt,
         prepared,
+        abort_rx,
     ));
+    Launched::Yes
 }
 
-fn prepare(actor: &Actor, task: &Task) -> Result<Prepared, String> {
-    let acct = users::account(task.owner_uid).map_err(|e| e.to_string())?;
+enum Prep {
+    /// Retry later; the task stays queued.
+    Later(String),
+    /// The task cannot run as submitted.
+    Fail(String),
+}
+
+fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
+    let acct = users::account(task.owner_uid).map_err(|e| Prep::Fail(e.to_string()))?;
     let env = users::task_env(&acct, &task.env, task.inherit_env);
     let log = logs::open_for_task(&actor.cfg.logs_dir(), task.id, acct.uid, acct.gid)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Prep::Fail(e.to_string()))?;
     let log2 = log
         .try_clone()
-        .map_err(|e| format!("duplicate log descriptor: {e}"))?;
+        .map_err(|e| Prep::Later(format!("duplicate log descriptor: {e}")))?;
     let exit_path = exit_record_path(&actor.cfg.exit_dir(), task.id);
+    // The record of an earlier attempt has been read already; a new one must
+    // not be mistaken for it.
     match std::fs::remove_file(&exit_path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(format!(
+            return Err(Prep::Later(format!(
                 "remove stale exit record {}: {e}",
                 exit_path.display()
-            ))
+            )))
         }
     }
     let spec = LaunchSpec {
         task_id: task.id,
+        attempt,
         uid: acct.uid,
         gid: acct.gid,
         groups: acct.groups.clone(),
@@ -112,9 +142,15 @@ fn prepare(actor: &Actor, task: &Task) -> Result<Prepared, String> {
         cwd: task.cwd.clone(),
         env,
         exit_path,
+        umask: task.umask,
+        rlimits: Vec::new(),
+        log_limits: LogLimits {
+            max_bytes_per_stream: actor.cfg.log_max_bytes,
+            min_free_bytes: actor.cfg.min_free_disk_bytes,
+        },
     };
     let mut spec_line =
-        serde_json::to_vec(&spec).map_err(|e| format!("encode launch spec: {e}"))?;
+        serde_json::to_vec(&spec).map_err(|e| Prep::Fail(format!("encode launch spec: {e}")))?;
     spec_line.push(b'\n');
     let mut child = tokio::process::Command::new(&actor.cfg.supervisor)
         .arg(task.id.to_string())
@@ -124,9 +160,19 @@ fn prepare(actor: &Actor, task: &Task) -> Result<Prepared, String> {
         .stderr(Stdio::from(log2))
         .kill_on_drop(false)
         .spawn()
-        .map_err(|e| format!("spawn supervisor {}: {e}", actor.cfg.supervisor.display()))?;
-    let pid = child.id().ok_or("supervisor exited at once")?;
-    let stdin = child.stdin.take().ok_or("supervisor has no stdin pipe")?;
+        .map_err(|e| {
+            Prep::Later(format!(
+                "spawn supervisor {}: {e}",
+                actor.cfg.supervisor.display()
+            ))
+        })?;
+    let pid = child
+        .id()
+        .ok_or_else(|| Prep::Later("supervisor exited at once".into()))?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| Prep::Later("supervisor has no stdin pipe".into()))?;
     Ok(Prepared {
         child,
         stdin,
@@ -139,9 +185,9 @@ async fn run(
     systemd: Arc<dyn Scopes>,
     events: mpsc::Sender<Event>,
     id: TaskId,
-    unit: String,
-    description: String,
+    attempt: u32,
     p: Prepared,
+    mut abort: oneshot::Receiver<()>,
 ) {
     let Prepared {
         mut child,
@@ -149,50 +195,72 @@ async fn run(
         spec_line,
         pid,
     } = p;
+    let unit = crate::core::unit_name(id);
+    let description = describe(id, attempt);
+    let props = ScopeProperties::default();
+    let fail = LaunchError::new;
     let result = async {
         stdin
             .write_all(&spec_line)
             .await
-            .map_err(|e| format!("send launch spec to supervisor: {e}"))?;
-        systemd
-            .start_scope(&ScopeSpec {
-                unit: &unit,
-                pid,
-                description: &description,
-            })
-            .await
-            .map_err(|e| format!("cannot create scope: {e}"))?;
+            .map_err(|e| fail(format!("send launch spec to supervisor: {e}")))?;
+        let spec = ScopeSpec {
+            unit: &unit,
+            pid,
+            description: &description,
+            properties: &props,
+        };
+        let started = tokio::select! {
+            r = systemd.start_scope(&spec) => r,
+            _ = &mut abort => return Err(LaunchError { cancelled: true, ..fail("cancelled before the command started".into()) }),
+        };
+        started.map_err(|e| LaunchError {
+            unit_exists: e.is_unit_exists(),
+            ..fail(format!("cannot create scope: {e}"))
+        })?;
+        // A cancel that arrived while the scope was being created wins: the
+        // command never runs.
+        if abort.try_recv().is_ok() {
+            return Err(LaunchError {
+                cancelled: true,
+                ..fail("cancelled before the command started".into())
+            });
+        }
         stdin
             .write_all(format!("{GO_LINE}\n").as_bytes())
             .await
-            .map_err(|e| format!("supervisor {pid} went away before the start: {e}"))
+            .map_err(|e| LaunchError {
+                supervisor_gone: true,
+                ..fail(format!("supervisor {pid} went away before the start: {e}"))
+            })
     }
     .await;
     drop(stdin);
-    let _ = events.send(Event::ScopeReady { id, result }).await;
-    let _ = child.wait().await;
-    let _ = events.send(Event::SupervisorGone { id }).await;
+    let _ = events
+        .send(Event::ScopeReady {
+            id,
+            attempt,
+            result,
+        })
+        .await;
+    // The supervisor is our child: wait for it. Should waiting fail (it
+    // cannot, short of a bug), fall back to its pidfd rather than assume it died.
+    if let Err(e) = child.wait().await {
+        warn!(
+            claudine_task_id = id,
+            "waiting for supervisor {pid}: {e}; watching its pidfd instead"
+        );
+        if let Ok(Some(fd)) = pidfd::open(pid) {
+            pidfd::wait_exit_surely(fd, id).await;
+        }
+    }
+    let _ = events.send(Event::SupervisorGone { id, attempt }).await;
 }
 
 /// Watch a supervisor that is not our child (adopted after a restart).
-pub fn watch_adopted(events: mpsc::Sender<Event>, id: TaskId, fd: OwnedFd) {
+pub fn watch_adopted(events: mpsc::Sender<Event>, id: TaskId, attempt: u32, fd: OwnedFd) {
     tokio::spawn(async move {
-        if let Err(e) = pidfd::wait_exit(fd).await {
-            error!(
-                claudine_task_id = id,
-                "waiting for the supervisor of task {id}: {e}"
-            );
-        }
-        let _ = events.send(Event::SupervisorGone { id }).await;
+        pidfd::wait_exit_surely(fd, id).await;
+        let _ = events.send(Event::SupervisorGone { id, attempt }).await;
     });
-}
-
-/// The scope's Description: id, owner and command, without control chars.
-fn describe(t: &Task) -> String {
-    let cmd: String = super::actor::command_line(&t.argv)
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(120)
-        .collect();
-    format!("claudine task {} ({}): {}", t.id, t.owner_name, cmd)
 }

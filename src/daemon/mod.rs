@@ -10,11 +10,15 @@
 //! next start adopts them.
 
 pub mod actor;
+mod endings;
+#[cfg(feature = "fault-injection")]
+mod fault;
 mod launch;
 pub mod logs;
 mod pidfd;
 mod reconcile;
 mod requests;
+mod schedule;
 mod server;
 pub mod users;
 
@@ -96,6 +100,7 @@ pub async fn run_with(
         Duration::from_secs(1)
     };
     let mut tick = tokio::time::interval(period.min(Duration::from_secs(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     let mut last_status = String::new();
     let bus = actor.systemd.clone();
@@ -108,8 +113,9 @@ pub async fn run_with(
                 Some(ev) => actor.handle(ev),
                 None => break,
             },
+            _ = wakeup(actor.next_wakeup_ms()) => actor.wake(),
             _ = tick.tick() => {
-                actor.sample_host();
+                actor.tick();
                 // The watchdog is fed from the loop that owns the state, so a
                 // stuck loop is caught.
                 if watchdog {
@@ -136,6 +142,18 @@ pub async fn run_with(
     );
     server.abort();
     result
+}
+
+/// Sleeps until `at_ms` (wall clock), or forever when there is nothing to
+/// wake for.
+async fn wakeup(at_ms: Option<i64>) {
+    match at_ms {
+        Some(at) => {
+            let ms = (at - actor::now_ms()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(ms)).await
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Create `dir` 0700 root if missing; refuse a symlink or a directory that

@@ -31,6 +31,60 @@ pub async fn wait_exit(fd: OwnedFd) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Resolves only once the process behind `fd` has really exited. An error
+/// from the event loop is never taken for an exit (defect: a live task was
+/// once marked interrupted that way): it is logged and the pidfd is then
+/// polled with `pidfd_send_signal(fd, 0)` once a second until it says ESRCH.
+pub async fn wait_exit_surely(fd: OwnedFd, id: i64) {
+    use std::os::fd::AsRawFd;
+    let raw = fd.as_raw_fd();
+    let dup = match fd.try_clone() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(claudine_task_id = id, "duplicate pidfd: {e}");
+            return poll_exit(raw).await;
+        }
+    };
+    match wait_exit(dup).await {
+        Ok(()) => {}
+        Err(e) => {
+            tracing::error!(
+                claudine_task_id = id,
+                "waiting for the supervisor of task {id}: {e}; polling instead"
+            );
+            poll_exit(fd.as_raw_fd()).await;
+        }
+    }
+    drop(fd);
+}
+
+/// Polls a pidfd once a second until its process is gone.
+async fn poll_exit(raw: i32) {
+    loop {
+        if !alive(raw) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// True while the process behind pidfd `raw` exists. (An adopted supervisor
+/// is not our child: once it exits, its new parent reaps it and the pidfd
+/// answers ESRCH.)
+fn alive(raw: i32) -> bool {
+    // SAFETY: pidfd_send_signal with signal 0 only checks the target.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            raw,
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    !(r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

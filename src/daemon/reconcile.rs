@@ -1,27 +1,31 @@
 //! Start-up reconciliation: make the store agree with the scopes that exist.
 //!
-//! Runs once, before the socket accepts anything, and decides for every task
-//! the store says is not finished:
+//! Runs once, before the socket accepts anything. For each task the store
+//! says is active, it gathers the evidence — the record the attempt's
+//! supervisor left (none, "started", or final) and whether that supervisor
+//! still runs inside the task's scope (pidfd opened first, then its cgroup
+//! compared with the scope's whole path, so a recycled pid is never
+//! adopted) — and applies [`crate::core::recover`]'s decision: finish,
+//! adopt, requeue once the old unit is gone (the command never ran), or
+//! interrupted (it ran and its status is lost). See `endings.rs`.
 //!
-//! | store    | exit record | scope exists | outcome                                   |
-//! |----------|-------------|--------------|-------------------------------------------|
-//! | queued   | –           | –            | back in the ready queue                   |
-//! | active   | yes         | any          | finished with the recorded status          |
-//! | active   | no          | yes          | adopted: its supervisor is watched again   |
-//! | starting | no          | no           | queued again (the command never ran)       |
-//! | running  | no          | no           | interrupted: the scope vanished (reboot)   |
-//!
-//! Scopes left over from tasks that are already finished are stopped.
+//! Queued tasks go back into the ready queue, except those whose unit is
+//! still loaded, which are drained first. Scopes whose task is finished or
+//! unknown only hold leftovers and are stopped.
 
-use super::actor::{now_ms, Actor, Event};
+use super::actor::{now_ms, Actor};
 use super::{launch, pidfd};
-use crate::core::{parse_unit_name, TaskState, Transition};
+use crate::core::{parse_unit_name, Recovery, TaskState, Transition};
 use std::collections::HashSet;
 use tracing::{info, warn};
 
 impl Actor {
     pub async fn reconcile(&mut self) -> anyhow::Result<()> {
         let scopes = self.systemd.list_task_scopes().await?;
+        let loaded: HashSet<i64> = scopes
+            .iter()
+            .filter_map(|u| parse_unit_name(&u.name))
+            .collect();
         let live: HashSet<i64> = scopes
             .iter()
             .filter(|u| u.active_state != "inactive" && u.active_state != "failed")
@@ -31,74 +35,66 @@ impl Actor {
         let (mut queued, mut adopted, mut ended, mut requeued, mut vanished) = (0, 0, 0, 0, 0);
         for task in tasks {
             let id = task.id;
-            if task.state == TaskState::Queued {
-                self.queue.push(task.priority, id);
-                self.track(task);
+            if task.state() == TaskState::Queued {
+                self.track(task.clone());
+                if loaded.contains(&id) {
+                    self.drain(&task);
+                } else {
+                    self.enqueue(&task);
+                }
                 queued += 1;
                 continue;
             }
             self.track(task.clone());
-            let record_path = crate::supervise::exit_record_path(&self.cfg.exit_dir(), id);
-            if crate::supervise::read_exit_record(&record_path)?.is_some() {
-                // The same path as a live exit: read the record, finish, stop
-                // whatever is left in the scope.
-                self.handle(Event::SupervisorGone { id });
-                ended += 1;
-                continue;
-            }
-            if live.contains(&id) {
-                let unit = task.unit_name();
-                // Open the pidfd first, then check the process it names is in
-                // the task's scope: a recycled pid cannot slip in between.
-                let fd = match task.supervisor_pid {
-                    Some(pid) => pidfd::open(pid)?.filter(|_| self.systemd.pid_in_unit(pid, &unit)),
-                    None => None,
-                };
-                match fd {
-                    Some(fd) => {
-                        info!(
-                            claudine_task_id = id,
-                            claudine_user = %task.owner_name,
-                            claudine_state = %task.state,
-                            "task {id} adopted: {unit} still runs (supervisor pid {})",
-                            task.supervisor_pid.unwrap_or(0)
-                        );
-                        launch::watch_adopted(self.events.clone(), id, fd);
-                        adopted += 1;
-                    }
-                    // The scope lives on but its supervisor is gone: read
-                    // the record again (it may have just been written).
-                    None => {
-                        self.handle(Event::SupervisorGone { id });
-                        ended += 1;
-                    }
-                }
-                continue;
-            }
-            let (ev, name) = if task.state == TaskState::Starting {
-                requeued += 1;
-                (
-                    Transition::Requeue {
-                        reason: "daemon restarted before the task started".into(),
-                    },
-                    "requeue",
-                )
-            } else {
-                vanished += 1;
-                let reason = format!(
-                    "scope {} vanished without an exit status (host reboot or stopped while claudined was down)",
-                    task.unit_name()
-                );
-                (
-                    Transition::Vanished {
-                        reason,
-                        now_ms: now_ms(),
-                    },
-                    "vanished",
-                )
+            let record = self
+                .read_record(id)
+                .map_err(|e| anyhow::anyhow!("reconcile task {id}: {e}"))?;
+            let unit = task.unit_name();
+            let active = task
+                .active()
+                .expect("an unfinished task that is not queued is active");
+            let (attempt, pid) = (active.attempt, active.supervisor_pid);
+            // Open the pidfd first, then check that the process it names is
+            // in the task's scope: a recycled pid cannot slip in between.
+            let fd = match (live.contains(&id), pidfd::open(pid)?) {
+                (true, Some(fd)) if self.systemd.pid_in_unit(pid, &unit).await => Some(fd),
+                _ => None,
             };
-            if let Err(e) = self.transition(&task, ev, name) {
-                anyhow::bail!("reconcile task {id}: {e}");
+            match self.decide(&task, record.clone(), fd.is_some()) {
+                Recovery::Adopt => {
+                    let fd = fd.expect("adopt implies a live supervisor");
+                    info!(
+                        claudine_task_id = id,
+                        claudine_user = %task.owner_name,
+                        claudine_state = %task.state(),
+                        "task {id} attempt {attempt} adopted: {unit} still runs (supervisor pid {pid})"
+                    );
+                    // The command started before the daemon could record
+                    // Running: record it now, with the supervisor's time.
+                    if let (TaskState::Starting, Some(r)) = (task.state(), &record) {
+                        if r.attempt == attempt {
+                            let ev = Transition::Started {
+                                attempt,
+                                now_ms: if r.started_ms > 0 {
+                                    r.started_ms
+                                } else {
+                                    now_ms()
+                                },
+                            };
+                            if let Err(e) = self.transition(&task, ev) {
+                                anyhow::bail!("reconcile task {id}: {e}");
+                            }
+                        }
+                    }
+                    launch::watch_adopted(self.events.clone(), id, attempt, fd);
+                    adopted += 1;
+                }
+                Recovery::Finish => ended += 1,
+                Recovery::Requeue { .. } => requeued += 1,
+                Recovery::Interrupted { .. } => vanished += 1,
+            }
+            if !self.unrecorded_ends.is_empty() {
+                anyhow::bail!("reconcile task {id}: its outcome could not be recorded");
             }
         }
         // Scopes whose task is finished (or unknown) only hold leftovers.

@@ -1,10 +1,14 @@
 //! Requests from clients: submit, list, cancel. Each runs inside the actor
 //! (see [`super::actor`]) and follows its rule: validate, commit, then answer.
+//!
+//! Submit is where one user is kept from starving the others: a per-user
+//! quota on unfinished tasks and on the bytes they hold in memory, and a
+//! free-space reserve on the state filesystem below which nothing new is
+//! accepted (so the database can still commit the ends of running tasks).
 
 use super::actor::{command_line, internal, now_ms, Actor};
 use super::users::{self, Caller};
-use crate::core::NewTask;
-use crate::core::{Task, TaskId, TaskState, Transition};
+use crate::core::{NewTask, Task, TaskId, TaskState, Transition, DEFAULT_UMASK};
 use crate::proto::{ErrorCode, ErrorInfo, ListResponse, SubmitRequest, SubmitResponse, TaskView};
 use std::collections::HashMap;
 use tracing::{error, info};
@@ -34,26 +38,33 @@ impl Actor {
             }
             users::check_env_entry(k, v).map_err(invalid)?;
         }
-        let task = self
-            .store
-            .insert(NewTask {
-                owner_uid: caller.uid,
-                owner_name: caller.name.clone(),
-                priority: req.priority,
-                argv: req.argv,
-                cwd: req.cwd,
-                env: req
-                    .env
-                    .into_iter()
-                    .filter(|(k, _)| !users::RESERVED_ENV.contains(&k.as_str()))
-                    .collect(),
-                inherit_env: req.inherit_env,
-                created_ms: now_ms(),
-            })
-            .map_err(|e| {
-                error!("submit failed: {e}");
-                internal(format!("cannot store the task: {e}"))
-            })?;
+        let umask = req.umask.unwrap_or(DEFAULT_UMASK);
+        if umask > 0o777 {
+            return Err(invalid(format!(
+                "umask {umask:o} is out of range: give an octal value from 000 to 777"
+            )));
+        }
+        let new = NewTask {
+            owner_uid: caller.uid,
+            owner_name: caller.name.clone(),
+            priority: req.priority,
+            argv: req.argv,
+            cwd: req.cwd,
+            env: req
+                .env
+                .into_iter()
+                .filter(|(k, _)| !users::RESERVED_ENV.contains(&k.as_str()))
+                .collect(),
+            inherit_env: req.inherit_env,
+            umask,
+            created_ms: now_ms(),
+        };
+        self.check_quota(caller, &new)?;
+        self.check_free_space()?;
+        let task = self.store.insert(new).map_err(|e| {
+            error!("submit failed: {e}");
+            internal(format!("cannot store the task: {e}"))
+        })?;
         info!(
             claudine_task_id = task.id,
             claudine_user = %task.owner_name,
@@ -75,19 +86,15 @@ impl Actor {
         &self,
         caller: &Caller,
         all: bool,
-        user: Option<String>,
+        user: Option<(String, Option<u32>)>,
     ) -> Result<ListResponse, ErrorInfo> {
         let owner = match (&user, caller.admin) {
             (None, true) => None,
             (None, false) => Some(caller.uid),
-            (Some(name), admin) => {
-                let uid = nix::unistd::User::from_name(name)
-                    .map_err(internal)?
-                    .ok_or_else(|| {
-                        ErrorInfo::new(ErrorCode::InvalidRequest, format!("no such user {name:?}"))
-                    })?
-                    .uid
-                    .as_raw();
+            (Some((name, uid)), admin) => {
+                let uid = uid.ok_or_else(|| {
+                    ErrorInfo::new(ErrorCode::InvalidRequest, format!("no such user {name:?}"))
+                })?;
                 if !admin && uid != caller.uid {
                     return Err(ErrorInfo::new(
                         ErrorCode::PermissionDenied,
@@ -118,12 +125,12 @@ impl Actor {
             tasks.push(TaskView::from_task(t, None, None));
         }
         for t in active {
-            match t.state {
+            match t.state() {
                 TaskState::Queued => queued += 1,
                 _ => running += 1,
             }
-            let why = (t.state == TaskState::Queued)
-                .then(|| self.wait_reason.clone())
+            let why = (t.state() == TaskState::Queued)
+                .then(|| self.why_waiting(t))
                 .flatten();
             tasks.push(TaskView::from_task(t, positions.get(&t.id).copied(), why));
         }
@@ -142,10 +149,10 @@ impl Actor {
         reason: Option<String>,
     ) -> Result<TaskView, ErrorInfo> {
         let task = self.visible(caller, id)?;
-        if task.state.is_terminal() {
+        if task.state().is_terminal() {
             return Err(ErrorInfo::new(
                 ErrorCode::Conflict,
-                format!("task {id} already ended ({})", task.state),
+                format!("task {id} already ended ({})", task.state()),
             ));
         }
         let reason = reason
@@ -157,19 +164,76 @@ impl Actor {
                 reason,
                 now_ms: now_ms(),
             },
-            "cancel",
         )?;
         info!(
             claudine_task_id = id,
             claudine_user = %caller.name,
-            claudine_state = %after.state,
+            claudine_state = %after.state(),
             "task {id} cancel requested by {} (uid {})",
             caller.name,
             caller.uid
         );
-        if after.state.is_active() {
-            self.stop_scope(&after);
+        match after.state() {
+            // The launch is aborted before `go` (the command never runs) and
+            // ends Cancelled when it reports. Stopping the unit now would
+            // cancel its start job and make the task look failed.
+            TaskState::Starting => {
+                if let Some(abort) = self.aborts.remove(&id) {
+                    let _ = abort.send(());
+                }
+            }
+            TaskState::Running => self.stop_scope(&after),
+            _ => {}
         }
         Ok(self.view(&after))
+    }
+
+    /// Per-user limits on unfinished tasks and the bytes they hold. Root is
+    /// exempt (it can edit the configuration anyway).
+    fn check_quota(&self, caller: &Caller, new: &NewTask) -> Result<(), ErrorInfo> {
+        if caller.uid == 0 {
+            return Ok(());
+        }
+        let (count, bytes) = self.per_user.get(&caller.uid).copied().unwrap_or_default();
+        let quota = |m: String| ErrorInfo::new(ErrorCode::QuotaExceeded, m);
+        if count >= self.cfg.max_queued_per_user {
+            return Err(quota(format!(
+                "user {} already has {count} unfinished tasks, the most max_queued_per_user allows; \
+                 wait for some to finish or cancel some",
+                caller.name
+            )));
+        }
+        let total = bytes as u64 + new.footprint() as u64;
+        if total > self.cfg.max_queued_bytes_per_user {
+            return Err(quota(format!(
+                "user {}'s unfinished tasks would hold {} KiB of command lines and environment, \
+                 more than max_queued_mb_per_user ({} MiB) allows",
+                caller.name,
+                total >> 10,
+                self.cfg.max_queued_bytes_per_user >> 20
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuse new work while the state filesystem is below its reserve.
+    fn check_free_space(&self) -> Result<(), ErrorInfo> {
+        let dir = &self.cfg.state_dir;
+        let st = nix::sys::statvfs::statvfs(dir)
+            .map_err(|e| internal(format!("statvfs {}: {e}", dir.display())))?;
+        let free = st.blocks_available() as u64 * st.fragment_size() as u64;
+        if free < self.cfg.min_free_disk_bytes {
+            return Err(ErrorInfo::new(
+                ErrorCode::InsufficientStorage,
+                format!(
+                    "only {} MiB free on {} (the reserve is {} MiB, min_free_disk_mb): \
+                     new tasks are refused until space is freed",
+                    free >> 20,
+                    dir.display(),
+                    self.cfg.min_free_disk_bytes >> 20
+                ),
+            ));
+        }
+        Ok(())
     }
 }

@@ -183,18 +183,27 @@ async fn route(
             json(StatusCode::CREATED, &r)
         }
         (&Method::GET, ["v1", "tasks"]) => {
-            let (all, user) = (query.flag("all"), query.get("user").map(str::to_string));
+            let all = query.flag("all");
+            // The name is resolved here, off the actor, bounded in time.
+            let owner = match query.get("user") {
+                Some(name) => Some((name.to_string(), uid_of(name).await?)),
+                None => None,
+            };
             json(
                 StatusCode::OK,
                 &ask.ask(|caller, reply| Event::List {
                     caller,
                     all,
-                    user,
+                    owner,
                     reply,
                 })
                 .await?,
             )
         }
+        (&Method::GET, ["v1", "status"]) => json(
+            StatusCode::OK,
+            &ask.ask(|_, reply| Event::Status { reply }).await?,
+        ),
         (&Method::GET, ["v1", "tasks", id]) => {
             let id = task_id(id)?;
             json(
@@ -381,21 +390,66 @@ fn error_response(e: ErrorInfo) -> Response<Body> {
     b.body(full(body)).expect("valid response")
 }
 
-/// `a=1&b=x` with no percent-decoding: every value the API takes is a
-/// number, a flag or a user name.
+/// The uid of user `name`, looked up on the blocking pool within
+/// [`LOOKUP_TIMEOUT`]; `None` if there is no such user.
+async fn uid_of(name: &str) -> Result<Option<u32>, ErrorInfo> {
+    let owned = name.to_string();
+    let lookup = tokio::task::spawn_blocking(move || nix::unistd::User::from_name(&owned));
+    match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
+        Ok(Ok(Ok(user))) => Ok(user.map(|u| u.uid.as_raw())),
+        Ok(Ok(Err(e))) => Err(ErrorInfo::new(
+            ErrorCode::Internal,
+            format!("look up user {name:?}: {e}"),
+        )),
+        Ok(Err(e)) => Err(ErrorInfo::new(ErrorCode::Internal, e.to_string())),
+        Err(_) => Err(ErrorInfo::new(
+            ErrorCode::Unavailable,
+            format!(
+                "looking up user {name:?} took longer than {} s (user database slow?)",
+                LOOKUP_TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
+
+/// How long an account lookup may take before the request is answered with
+/// an error (a slow LDAP/sssd never stalls the daemon).
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `a=1&b=x`, percent-decoded (`%XX`; `+` is a plain plus). A value that
+/// does not decode to UTF-8 is refused.
 struct Query(Vec<(String, String)>);
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
 
 impl Query {
     fn parse(q: &str) -> Result<Query, ErrorInfo> {
         let mut v = Vec::new();
         for pair in q.split('&').filter(|p| !p.is_empty()) {
             let (k, val) = pair.split_once('=').unwrap_or((pair, "1"));
-            if val.contains('%') {
-                return Err(invalid(format!(
-                    "query parameter {k}: encoded values are not supported"
-                )));
-            }
-            v.push((k.to_string(), val.to_string()));
+            let decode = |x: &str| {
+                percent_decode(x).ok_or_else(|| {
+                    invalid(format!(
+                        "query parameter {k}: invalid percent-encoding in {x:?}"
+                    ))
+                })
+            };
+            v.push((decode(k)?, decode(val)?));
         }
         Ok(Query(v))
     }
@@ -407,5 +461,21 @@ impl Query {
     }
     fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("1" | "true" | "yes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Defect 9: a user name with a character that must be encoded in a URL.
+    #[test]
+    fn query_values_are_percent_decoded() {
+        let q = Query::parse("user=j%C3%BCrgen.o%27hara&all=1&x").unwrap();
+        assert_eq!(q.get("user"), Some("jürgen.o'hara"));
+        assert!(q.flag("all") && q.flag("x"));
+        assert!(Query::parse("user=%zz").is_err());
+        assert!(Query::parse("user=%ff").is_err());
+        assert!(Query::parse("user=%4").is_err());
     }
 }

@@ -6,10 +6,18 @@
 //!   symlink;
 //! - an unreadable, corrupt or newer-schema database is refused with an error
 //!   naming the path, before anything is written to it;
-//! - every state change is one transaction that updates the task row and
-//!   appends its lifecycle event, so no transition is ever lost or half-kept.
+//! - every state change is one transaction that updates the task row,
+//!   appends its lifecycle event and keeps its launch attempt's row, so no
+//!   transition is ever lost or half-kept;
+//! - `secure_delete` is on, and [`Store::purge_freed`] truncates the WAL, so
+//!   environment values cleared from a finished task do not linger in free
+//!   pages or old WAL frames.
 
+mod attempts;
+mod codec;
 mod schema;
+
+pub use attempts::{AttemptEnd, AttemptRow};
 
 use crate::core::{NewTask, Task, TaskId, TaskState};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
@@ -76,7 +84,8 @@ pub struct Store {
 }
 
 const TASK_COLUMNS: &str = "id, owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, \
-     created_ms, started_ms, finished_ms, exit_code, signal, reason, cancel_requested, supervisor_pid, attempts";
+     created_ms, started_ms, finished_ms, exit_code, signal, reason, cancel_requested, supervisor_pid, attempts, \
+     umask, eligible_ms";
 
 impl Store {
     /// Open (or create) the database at `path`.
@@ -123,7 +132,8 @@ impl Store {
         store
             .conn
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                 PRAGMA secure_delete = ON;",
             )
             .map_err(|source| StoreError::Query {
                 path: path.into(),
@@ -188,8 +198,8 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(err("begin submit"))?;
         tx.execute(
-            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms, umask)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 new.owner_uid,
                 new.owner_name,
@@ -198,7 +208,8 @@ impl Store {
                 new.cwd,
                 json(&new.env),
                 new.inherit_env,
-                new.created_ms
+                new.created_ms,
+                new.umask
             ],
         )
         .map_err(err("insert task"))?;
@@ -210,6 +221,7 @@ impl Store {
             "submitted",
             None,
             TaskState::Queued,
+            None,
             None,
         )
         .map_err(err("insert event"))?;
@@ -226,31 +238,47 @@ impl Store {
         event: &str,
         at_ms: i64,
     ) -> Result<(), StoreError> {
+        self.save_with(before, after, event, at_ms, None)
+    }
+
+    /// [`Store::save`], with the figures of an attempt that just ended (from
+    /// its exit record). The attempt's row is inserted at launch, marked at
+    /// start and closed when the attempt ends, in the same transaction.
+    pub fn save_with(
+        &mut self,
+        before: &Task,
+        after: &Task,
+        event: &str,
+        at_ms: i64,
+        end: Option<&AttemptEnd>,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let err = |step: &'static str| {
             let path = path.clone();
             move |source| StoreError::Query { path, step, source }
         };
+        let c = codec::columns(after);
         let tx = self.conn.transaction().map_err(err("begin update"))?;
         let n = tx
             .execute(
                 "UPDATE tasks SET state = ?2, env = ?3, started_ms = ?4, finished_ms = ?5, exit_code = ?6,
                      signal = ?7, reason = ?8, cancel_requested = ?9, supervisor_pid = ?10, attempts = ?11,
-                     priority = ?12
+                     priority = ?12, eligible_ms = ?13
                  WHERE id = ?1",
                 params![
                     after.id,
-                    after.state.as_str(),
+                    after.state().as_str(),
                     json(&after.env),
-                    after.started_ms,
-                    after.finished_ms,
-                    after.exit_code,
-                    after.signal,
-                    after.reason,
-                    after.cancel_requested,
-                    after.supervisor_pid,
+                    c.started_ms,
+                    c.finished_ms,
+                    c.exit_code,
+                    c.signal,
+                    c.reason,
+                    c.cancel_requested,
+                    c.supervisor_pid,
                     after.attempts,
                     after.priority.as_str(),
+                    c.eligible_ms,
                 ],
             )
             .map_err(err("update task"))?;
@@ -261,22 +289,37 @@ impl Store {
                 source: rusqlite::Error::QueryReturnedNoRows,
             });
         }
-        let detail = after
-            .reason
-            .clone()
-            .or_else(|| after.cancel_requested.clone());
+        attempts::record(&tx, before, after, event, at_ms, end).map_err(err("record attempt"))?;
+        let detail = c.reason.clone().or_else(|| c.cancel_requested.clone());
+        let attempt = after.active().or(before.active()).map(|a| a.attempt);
         insert_event(
             &tx,
             after.id,
             at_ms,
             event,
-            Some(before.state),
-            after.state,
+            Some(before.state()),
+            after.state(),
             detail.as_deref(),
+            attempt,
         )
         .map_err(err("insert event"))?;
         tx.commit().map_err(err("commit update"))?;
         Ok(())
+    }
+
+    /// The launch attempts of one task, oldest first.
+    pub fn attempts(&self, id: TaskId) -> Result<Vec<AttemptRow>, StoreError> {
+        attempts::of_task(&self.conn, id).map_err(self.query_err("read attempts"))
+    }
+
+    /// Move the WAL's content into the database and truncate it, so values
+    /// overwritten or deleted (with `secure_delete` on) leave no copy in old
+    /// WAL frames. Cheap when little changed; the daemon calls it after it
+    /// cleared environment values.
+    pub fn purge_freed(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(self.query_err("checkpoint"))
     }
 
     /// Every task that is not terminal, in id order.
@@ -367,30 +410,26 @@ impl Store {
             column,
             detail,
         };
+        let state: TaskState = r.state.parse().map_err(|e| bad("state", e))?;
+        let status = codec::status(state, &r).map_err(|(col, e)| bad(col, e))?;
         Ok(Task {
             id: r.id,
             owner_uid: r.owner_uid,
             owner_name: r.owner_name.clone(),
             priority: r.priority.parse().map_err(|e| bad("priority", e))?,
-            state: r.state.parse().map_err(|e| bad("state", e))?,
             argv: serde_json::from_str(&r.argv).map_err(|e| bad("argv", e.to_string()))?,
             cwd: r.cwd.clone(),
             env: serde_json::from_str(&r.env).map_err(|e| bad("env", e.to_string()))?,
             inherit_env: r.inherit_env,
+            umask: r.umask,
             created_ms: r.created_ms,
-            started_ms: r.started_ms,
-            finished_ms: r.finished_ms,
-            exit_code: r.exit_code,
-            signal: r.signal,
-            reason: r.reason,
-            cancel_requested: r.cancel_requested,
-            supervisor_pid: r.supervisor_pid,
             attempts: r.attempts,
+            status,
         })
     }
 }
 
-struct RawTask {
+pub(crate) struct RawTask {
     id: TaskId,
     owner_uid: u32,
     owner_name: String,
@@ -409,6 +448,8 @@ struct RawTask {
     cancel_requested: Option<String>,
     supervisor_pid: Option<u32>,
     attempts: u32,
+    umask: u32,
+    eligible_ms: Option<i64>,
 }
 
 fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
@@ -431,9 +472,12 @@ fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
         cancel_requested: r.get(15)?,
         supervisor_pid: r.get(16)?,
         attempts: r.get(17)?,
+        umask: r.get(18)?,
+        eligible_ms: r.get(19)?,
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn insert_event(
     tx: &rusqlite::Transaction<'_>,
     id: TaskId,
@@ -442,10 +486,11 @@ fn insert_event(
     from: Option<TaskState>,
     to: TaskState,
     detail: Option<&str>,
+    attempt: Option<u32>,
 ) -> rusqlite::Result<usize> {
     tx.prepare_cached(
-        "INSERT INTO task_events (task_id, at_ms, event, from_state, to_state, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO task_events (task_id, at_ms, event, from_state, to_state, detail, attempt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         id,
@@ -453,7 +498,8 @@ fn insert_event(
         event,
         from.map(|s| s.as_str()),
         to.as_str(),
-        detail
+        detail,
+        attempt
     ])
 }
 

@@ -40,6 +40,31 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX task_events_task ON task_events(task_id, seq);
     "#,
+    // 1 -> 2: attempts are data; umask; eligibility time (cooldowns).
+    r#"
+    ALTER TABLE tasks ADD COLUMN umask INTEGER NOT NULL DEFAULT 18;   -- 0o022
+    ALTER TABLE tasks ADD COLUMN eligible_ms INTEGER;
+    ALTER TABLE task_events ADD COLUMN attempt INTEGER;
+    CREATE TABLE attempts (
+        task_id        INTEGER NOT NULL REFERENCES tasks(id),
+        attempt        INTEGER NOT NULL,
+        launched_ms    INTEGER NOT NULL,
+        supervisor_pid INTEGER,
+        started_ms     INTEGER,          -- the scope was ready and the command told to go
+        ended_ms       INTEGER,
+        ended_by       TEXT,             -- the event that ended it: exited, requeue, vanished, ...
+        state          TEXT,             -- the task state it led to
+        exit_code      INTEGER,
+        signal         INTEGER,
+        reason         TEXT,
+        usage          TEXT,             -- JSON: the scope's final cgroup figures
+        output         TEXT,             -- JSON: bytes written and dropped per stream
+        PRIMARY KEY (task_id, attempt)
+    ) WITHOUT ROWID;
+    INSERT INTO attempts (task_id, attempt, launched_ms, supervisor_pid, started_ms)
+        SELECT id, attempts, created_ms, supervisor_pid, started_ms FROM tasks
+        WHERE state IN ('starting', 'running') AND attempts > 0;
+    "#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -14,6 +14,7 @@ fn new_task(uid: u32, prio: Priority, t: i64) -> NewTask {
         cwd: "/tmp".into(),
         env: vec![("TOKEN".into(), "secret".into())],
         inherit_env: false,
+        umask: 0o027,
         created_ms: t,
     }
 }
@@ -84,7 +85,7 @@ fn finished_tasks_drop_env_and_list_newest_first() {
     assert!(all
         .iter()
         .all(|t| t.env == vec![("TOKEN".to_string(), String::new())]
-            && t.state == TaskState::Cancelled));
+            && t.state() == TaskState::Cancelled));
     let mine = s.finished(Some(1000), Some(1)).unwrap();
     assert_eq!(mine.iter().map(|t| t.id).collect::<Vec<_>>(), vec![ids[2]]);
     assert!(s.unfinished().unwrap().is_empty());
@@ -104,7 +105,8 @@ fn newer_schema_is_refused_and_untouched() {
     let err = Store::open(&path).err().expect("must refuse");
     let msg = err.to_string();
     assert!(
-        msg.contains("schema version 2") && msg.contains(path.to_str().unwrap()),
+        msg.contains(&format!("schema version {}", SCHEMA_VERSION + 1))
+            && msg.contains(path.to_str().unwrap()),
         "{msg}"
     );
     assert_eq!(std::fs::read(&path).unwrap(), before);
@@ -156,4 +158,162 @@ fn symlinked_database_is_not_followed() {
     std::os::unix::fs::symlink(&target, &path).unwrap();
     assert!(Store::open(&path).is_err());
     assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+}
+
+/// Attempts are rows of their own, written in the transaction of the task's
+/// transition, and survive a reopen with their figures.
+#[test]
+fn attempts_are_recorded_with_their_transitions() {
+    use crate::core::Status;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut s = Store::open(&path).unwrap();
+    let t0 = s.insert(new_task(1000, Priority::P1, 1)).unwrap();
+    let step = |s: &mut Store, t: &Task, ev: Transition, end: Option<&AttemptEnd>| {
+        let n = t.apply(&ev).unwrap();
+        s.save_with(t, &n, ev.name(), 10, end).unwrap();
+        n
+    };
+    let t1 = step(
+        &mut s,
+        &t0,
+        Transition::Launch {
+            supervisor_pid: 5,
+            now_ms: 2,
+        },
+        None,
+    );
+    let t2 = step(
+        &mut s,
+        &t1,
+        Transition::Requeue {
+            attempt: 1,
+            reason: "never ran".into(),
+            eligible_ms: Some(99),
+            now_ms: 3,
+        },
+        None,
+    );
+    let t3 = step(
+        &mut s,
+        &t2,
+        Transition::Launch {
+            supervisor_pid: 6,
+            now_ms: 4,
+        },
+        None,
+    );
+    let t4 = step(
+        &mut s,
+        &t3,
+        Transition::Started {
+            attempt: 2,
+            now_ms: 5,
+        },
+        None,
+    );
+    let end = AttemptEnd {
+        usage: Some(crate::supervise::FinalUsage {
+            memory_peak: Some(4096),
+            ..Default::default()
+        }),
+        output: None,
+    };
+    step(
+        &mut s,
+        &t4,
+        Transition::Exited {
+            attempt: 2,
+            exit_code: Some(3),
+            signal: None,
+            error: None,
+            now_ms: 6,
+        },
+        Some(&end),
+    );
+    assert!(matches!(
+        &t2.status,
+        Status::Queued(w) if w.eligible_ms == Some(99)
+    ));
+    drop(s);
+    let s = Store::open(&path).unwrap();
+    let rows = s.attempts(t0.id).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].ended_by.as_deref(), Some("requeue"));
+    assert_eq!(rows[0].state.as_deref(), Some("queued"));
+    assert_eq!(rows[0].started_ms, None);
+    assert_eq!(rows[1].attempt, 2);
+    assert_eq!(rows[1].supervisor_pid, Some(6));
+    assert!(rows[1].started_ms.is_some());
+    assert_eq!(
+        (rows[1].state.as_deref(), rows[1].exit_code),
+        (Some("failed"), Some(3))
+    );
+    assert_eq!(rows[1].usage.as_ref().unwrap().memory_peak, Some(4096));
+    let ev = s.events(t0.id).unwrap();
+    assert_eq!(ev.len(), 6);
+    let t = s.get(t0.id).unwrap().unwrap();
+    assert_eq!((t.attempts, t.umask), (2, 0o027));
+}
+
+/// Defect 8: an environment value cleared when its task finished must not
+/// linger in the database file's free pages or in the WAL.
+#[test]
+fn cleared_secrets_do_not_linger_in_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let mut s = Store::open(&path).unwrap();
+    let secret = "hunter2-very-secret-token-6c1f";
+    let mut new = new_task(1000, Priority::P1, 1);
+    new.env = vec![("TOKEN".into(), secret.into())];
+    let t = s.insert(new).unwrap();
+    // Some traffic, so the row's page is written several times.
+    for i in 0..50 {
+        s.insert(new_task(1000, Priority::P1, i)).unwrap();
+    }
+    s.purge_freed().unwrap();
+    let contains = |p: &Path| {
+        std::fs::read(p)
+            .map(|b| b.windows(secret.len()).any(|w| w == secret.as_bytes()))
+            .unwrap_or(false)
+    };
+    let wal = dir.path().join("db-wal");
+    assert!(contains(&path) || contains(&wal), "the secret was stored");
+    let done = t
+        .apply(&Transition::Cancel {
+            reason: "x".into(),
+            now_ms: 5,
+        })
+        .unwrap();
+    s.save(&t, &done, "cancel", 5).unwrap();
+    s.purge_freed().unwrap();
+    assert!(!contains(&path), "secret left in {}", path.display());
+    assert!(!contains(&wal), "secret left in {}", wal.display());
+}
+
+/// A version-1 database (the first release) is migrated in place: tasks
+/// keep their data, active ones get their attempt row.
+#[test]
+fn version_1_database_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env,
+                 created_ms, started_ms, supervisor_pid, attempts)
+             VALUES (1000, 'a', 'P1', 'running', '[\"sleep\",\"9\"]', '/tmp', '[]', 0, 1, 2, 321, 1)",
+            [],
+        )
+        .unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    let t = &s.unfinished().unwrap()[0];
+    assert_eq!(t.state(), TaskState::Running);
+    assert_eq!(t.umask, 0o022);
+    assert_eq!(t.active().unwrap().supervisor_pid, 321);
+    let rows = s.attempts(t.id).unwrap();
+    assert_eq!((rows.len(), rows[0].supervisor_pid), (1, Some(321)));
 }

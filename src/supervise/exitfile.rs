@@ -178,7 +178,11 @@ mod tests {
             exit_code: Some(0),
             signal: None,
             error: None,
-            finished_ms: 1,
+            finished_ms: Some(1),
+            attempt: 1,
+            started_ms: 1,
+            usage: None,
+            output: None,
         }
     }
 

@@ -144,6 +144,13 @@ mod tests {
             cwd: "/home/a".into(),
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
             exit_path: "/var/lib/claudine/exit/4.json".into(),
+            attempt: 1,
+            umask: 0o022,
+            rlimits: vec![],
+            log_limits: crate::supervise::LogLimits {
+                max_bytes_per_stream: 1 << 20,
+                min_free_bytes: 0,
+            },
         }
     }
 

@@ -14,4 +14,7 @@ pub mod run;
 pub mod spec;
 
 pub use exitfile::{exit_record_path, read_exit_record, write_exit_record, ExitFileError};
-pub use spec::{ExitRecord, LaunchSpec, GO_LINE, LAUNCH_ERROR_EXIT};
+pub use spec::{
+    ExitRecord, FinalUsage, LaunchSpec, LogLimits, OutputStats, RlimitSpec, GO_LINE,
+    LAUNCH_ERROR_EXIT,
+};

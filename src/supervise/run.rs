@@ -76,7 +76,11 @@ pub fn run(spec: &LaunchSpec) -> ExitRecord {
         exit_code: None,
         signal: None,
         error: None,
-        finished_ms: 0,
+        finished_ms: None,
+        attempt: spec.attempt,
+        started_ms: 0,
+        usage: None,
+        output: None,
     };
     let finished = Prepared::new(spec)
         .map_err(|e| e.to_string())
@@ -102,9 +106,11 @@ pub fn run(spec: &LaunchSpec) -> ExitRecord {
             }
         }
     }
-    record.finished_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    record.finished_ms = Some(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    );
     record
 }
 

@@ -165,6 +165,9 @@ pub(crate) mod tests {
             queue_position: None,
             waiting_reason: None,
             attempts: 0,
+            umask: 0o022,
+            eligible_ms: None,
+            attempt_history: None,
         }
     }
 

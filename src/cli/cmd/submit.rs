@@ -48,6 +48,10 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub inherit_env: bool,
 
+    /// The command's umask, in octal [default: your current umask]
+    #[arg(long, value_name = "OCTAL", value_parser = parse_umask)]
+    pub umask: Option<u32>,
+
     /// The command and its arguments, best after `--`
     #[arg(value_name = "CMD", num_args = 1.., trailing_var_arg = true)]
     pub command: Vec<String>,
@@ -70,6 +74,30 @@ impl SubmitArgs {
             Some(_) => Ok(()),
         }
     }
+}
+
+/// An octal umask from 0 to 777 (`022`, `0027`, `0o077`).
+fn parse_umask(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o777 && !digits.is_empty() => Ok(m),
+        _ => Err(format!(
+            "invalid --umask {s:?}: expected an octal value from 000 to 777, like 022"
+        )),
+    }
+}
+
+/// The calling process's umask: from /proc/self/status (umask(2) has no
+/// read-only form), else by setting and restoring it.
+fn own_umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"));
+    if let Some(m) = line.and_then(|v| u32::from_str_radix(v.trim(), 8).ok()) {
+        return m;
+    }
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    nix::sys::stat::umask(old);
+    old.bits() as u32
 }
 
 fn parse_priority(s: &str) -> Result<Priority, String> {
@@ -99,6 +127,7 @@ pub async fn run(client: &Client, args: SubmitArgs, o: &mut Output<'_>) -> Resul
         priority: args.priority,
         env,
         inherit_env: args.inherit_env,
+        umask: Some(args.umask.unwrap_or_else(own_umask)),
     };
     let answer = client.submit(&req).await?;
     if o.json {
@@ -189,6 +218,18 @@ mod tests {
         assert_eq!(s.command, ["claude", "-p", "fix it", "--json"]);
         // Without `--`, everything from the first word on is the command.
         let s = submit(&["-e", "A=1", "ls", "-l", "--cwd", "/"]).unwrap();
+        assert_eq!(s.umask, None);
+        assert_eq!(
+            submit(&["--umask", "027", "--", "ls"]).unwrap().umask,
+            Some(0o027)
+        );
+        assert_eq!(
+            submit(&["--umask", "0o7", "--", "ls"]).unwrap().umask,
+            Some(0o7)
+        );
+        for bad in ["888", "1000", "", "x", "-1"] {
+            assert!(submit(&["--umask", bad, "--", "ls"]).is_err(), "{bad}");
+        }
         assert_eq!(s.command, ["ls", "-l", "--cwd", "/"]);
         assert_eq!(s.cwd, None);
         assert_eq!(s.priority, Priority::P1);

@@ -1,0 +1,143 @@
+//! What to do with an active task whose supervisor is gone, or that the
+//! daemon finds active at start-up: the one decision behind "a command never
+//! runs twice unless a user or a documented retry policy asked for it".
+//!
+//! The evidence is what the supervisor left durably and what systemd shows:
+//!
+//! | record of attempt n | supervisor alive in scope | decision                          |
+//! |---------------------|---------------------------|-----------------------------------|
+//! | final               | any                       | finish with the recorded status   |
+//! | started / none      | yes                       | adopt: watch the supervisor again |
+//! | started             | no                        | interrupted: it ran, status lost  |
+//! | none, Starting      | no                        | requeue: the command never ran    |
+//! | none, Running       | no                        | interrupted (may have run)        |
+//!
+//! The supervisor writes the "started" record durably before it forks the
+//! command, so "no record" proves the command never ran. A Running task with
+//! no record is still treated as "may have run": the daemon commits Running
+//! once it has written `go`, which can precede the record by a moment.
+//! A requeued task starts again only once the unit of the previous attempt is
+//! gone (the daemon waits for that; see ARCHITECTURE.md).
+
+use super::task::{Task, TaskState};
+
+/// What the supervisor left for the task's current attempt, and what runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evidence {
+    /// The record file belongs to the current attempt and says it started.
+    pub started: bool,
+    /// The record file belongs to the current attempt and says how it ended.
+    pub finished: bool,
+    /// The attempt's supervisor is alive, verified to be inside the scope.
+    pub supervisor_alive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recovery {
+    /// Finish with the exit record.
+    Finish,
+    /// Keep watching the live supervisor.
+    Adopt,
+    /// The command never ran: queue it again once the old unit is gone.
+    Requeue { reason: String },
+    /// The command ran, or may have, and its status is lost.
+    Interrupted { reason: String },
+}
+
+/// The decision for active task `t` given `ev` (see the module table).
+pub fn recover(t: &Task, ev: &Evidence) -> Recovery {
+    let attempt = t.active().map_or(t.attempts, |a| a.attempt);
+    let unit = t.unit_name();
+    if ev.finished {
+        Recovery::Finish
+    } else if ev.supervisor_alive {
+        Recovery::Adopt
+    } else if ev.started {
+        Recovery::Interrupted {
+            reason: format!(
+                "attempt {attempt} started in {unit} but ended without an exit status (supervisor killed, scope stopped from outside, or host reboot)"
+            ),
+        }
+    } else if t.state() == TaskState::Starting {
+        Recovery::Requeue {
+            reason: format!("attempt {attempt} never started its command; queued again"),
+        }
+    } else {
+        Recovery::Interrupted {
+            reason: format!(
+                "{unit} vanished without an exit status (host reboot or stopped while claudined was down)"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{NewTask, Priority, Transition};
+
+    fn task(state: TaskState) -> Task {
+        let t = Task::queued(
+            7,
+            NewTask {
+                owner_uid: 1000,
+                owner_name: "a".into(),
+                priority: Priority::P1,
+                argv: vec!["true".into()],
+                cwd: "/".into(),
+                env: vec![],
+                inherit_env: false,
+                umask: 0o022,
+                created_ms: 0,
+            },
+        );
+        let t = t
+            .apply(&Transition::Launch {
+                supervisor_pid: 5,
+                now_ms: 1,
+            })
+            .unwrap();
+        if state == TaskState::Running {
+            return t
+                .apply(&Transition::Started {
+                    attempt: 1,
+                    now_ms: 2,
+                })
+                .unwrap();
+        }
+        t
+    }
+
+    fn ev(started: bool, finished: bool, alive: bool) -> Evidence {
+        Evidence {
+            started,
+            finished,
+            supervisor_alive: alive,
+        }
+    }
+
+    #[test]
+    fn the_table() {
+        use TaskState::*;
+        for st in [Starting, Running] {
+            let t = task(st);
+            assert_eq!(recover(&t, &ev(true, true, false)), Recovery::Finish);
+            assert_eq!(recover(&t, &ev(true, true, true)), Recovery::Finish);
+            assert_eq!(recover(&t, &ev(false, false, true)), Recovery::Adopt);
+            assert_eq!(recover(&t, &ev(true, false, true)), Recovery::Adopt);
+            assert!(matches!(
+                recover(&t, &ev(true, false, false)),
+                Recovery::Interrupted { reason } if reason.contains("attempt 1 started")
+            ));
+        }
+        assert!(matches!(
+            recover(&task(Starting), &ev(false, false, false)),
+            Recovery::Requeue { .. }
+        ));
+        // Committed Running, no record: it may have run; never run it twice.
+        assert!(matches!(
+            recover(&task(Running), &ev(false, false, false)),
+            Recovery::Interrupted { .. }
+        ));
+    }
+}

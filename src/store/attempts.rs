@@ -1,0 +1,123 @@
+//! Launch attempts as rows: one per (task, attempt), inserted when the
+//! attempt is launched, marked when its command is told to go, closed when it
+//! ends — always in the transaction of the task's transition.
+
+use crate::core::{Task, TaskId};
+use crate::supervise::{FinalUsage, OutputStats};
+use rusqlite::{params, Connection, Transaction};
+use serde::{Deserialize, Serialize};
+
+/// What the exit record says about an attempt that ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptEnd {
+    pub usage: Option<FinalUsage>,
+    pub output: Option<OutputStats>,
+}
+
+/// One attempt as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRow {
+    pub attempt: u32,
+    pub launched_ms: i64,
+    pub supervisor_pid: Option<u32>,
+    pub started_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+    /// The event that ended it (`exited`, `requeue`, `vanished`, ...).
+    pub ended_by: Option<String>,
+    /// The task state it led to.
+    pub state: Option<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub reason: Option<String>,
+    pub usage: Option<FinalUsage>,
+    pub output: Option<OutputStats>,
+}
+
+/// Keep the attempt rows in step with the transition `before` → `after`.
+pub(super) fn record(
+    tx: &Transaction<'_>,
+    before: &Task,
+    after: &Task,
+    event: &str,
+    at_ms: i64,
+    end: Option<&AttemptEnd>,
+) -> rusqlite::Result<()> {
+    let now = after.active();
+    let was = before.active();
+    if let (Some(a), true) = (now, after.attempts > before.attempts) {
+        tx.prepare_cached(
+            "INSERT INTO attempts (task_id, attempt, launched_ms, supervisor_pid) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![after.id, a.attempt, at_ms, a.supervisor_pid])?;
+    }
+    if let (Some(a), Some(b)) = (now, was) {
+        if a.started_ms.is_some() && b.started_ms.is_none() {
+            tx.prepare_cached(
+                "UPDATE attempts SET started_ms = ?3 WHERE task_id = ?1 AND attempt = ?2",
+            )?
+            .execute(params![after.id, a.attempt, a.started_ms])?;
+        }
+    }
+    if let (Some(b), None) = (was, now) {
+        let o = after.outcome();
+        let reason = match o {
+            Some(o) => o.reason.clone(),
+            None => match &after.status {
+                crate::core::Status::Queued(w) => w.note.clone(),
+                _ => None,
+            },
+        };
+        let usage = end.and_then(|e| e.usage.as_ref()).map(to_json);
+        let output = end.and_then(|e| e.output.as_ref()).map(to_json);
+        tx.prepare_cached(
+            "UPDATE attempts SET ended_ms = ?3, ended_by = ?4, state = ?5, exit_code = ?6, signal = ?7,
+                 reason = ?8, usage = ?9, output = ?10
+             WHERE task_id = ?1 AND attempt = ?2",
+        )?
+        .execute(params![
+            after.id,
+            b.attempt,
+            at_ms,
+            event,
+            after.state().as_str(),
+            o.and_then(|o| o.exit_code),
+            o.and_then(|o| o.signal),
+            reason,
+            usage,
+            output
+        ])?;
+    }
+    Ok(())
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serializes")
+}
+
+pub(super) fn of_task(conn: &Connection, id: TaskId) -> rusqlite::Result<Vec<AttemptRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT attempt, launched_ms, supervisor_pid, started_ms, ended_ms, ended_by, state,
+                exit_code, signal, reason, usage, output
+         FROM attempts WHERE task_id = ?1 ORDER BY attempt",
+    )?;
+    let rows = stmt.query_map(params![id], |r| {
+        let usage: Option<String> = r.get(10)?;
+        let output: Option<String> = r.get(11)?;
+        Ok(AttemptRow {
+            attempt: r.get(0)?,
+            launched_ms: r.get(1)?,
+            supervisor_pid: r.get(2)?,
+            started_ms: r.get(3)?,
+            ended_ms: r.get(4)?,
+            ended_by: r.get(5)?,
+            state: r.get(6)?,
+            exit_code: r.get(7)?,
+            signal: r.get(8)?,
+            reason: r.get(9)?,
+            // Figures that do not parse (a newer writer) are left out, not fatal.
+            usage: usage.and_then(|s| serde_json::from_str(&s).ok()),
+            output: output.and_then(|s| serde_json::from_str(&s).ok()),
+        })
+    })?;
+    rows.collect()
+}
