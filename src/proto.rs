@@ -264,3 +264,51 @@ impl ErrorInfo {
 pub struct ErrorBody {
     pub error: ErrorInfo,
 }
+
+/// Which of a task's outputs `GET /v1/tasks/{id}/logs` sends: the query
+/// parameter `stream=stdout|stderr` (`both`, the default, may be omitted).
+/// Both is the combined log, stdout and stderr in the order they arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    #[default]
+    Both,
+    Stdout,
+    Stderr,
+}
+
+impl LogStream {
+    /// The query parameter's value (`both`, `stdout`, `stderr`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "both" => Ok(LogStream::Both),
+            "stdout" => Ok(LogStream::Stdout),
+            "stderr" => Ok(LogStream::Stderr),
+            _ => Err(format!("stream must be stdout, stderr or both, got {s:?}")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Both => "both",
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+    }
+}
+
+#[cfg(test)]
+mod log_stream_tests {
+    use super::LogStream;
+
+    #[test]
+    fn log_stream_names_round_trip() {
+        for s in [LogStream::Both, LogStream::Stdout, LogStream::Stderr] {
+            assert_eq!(LogStream::parse(s.as_str()), Ok(s));
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+        assert_eq!(LogStream::default(), LogStream::Both);
+        assert!(LogStream::parse("out").unwrap_err().contains("\"out\""));
+    }
+}
