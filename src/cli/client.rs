@@ -8,7 +8,7 @@ use crate::cli::error::CliError;
 use crate::cli::format;
 use crate::core::TaskId;
 use crate::proto::{
-    CancelRequest, ErrorBody, ListResponse, SubmitRequest, SubmitResponse, TaskView,
+    CancelRequest, ErrorBody, ListResponse, LogStream, SubmitRequest, SubmitResponse, TaskView,
     VersionResponse, MAX_REQUEST_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
@@ -106,13 +106,15 @@ impl Client {
             .await
     }
 
-    /// `GET /v1/tasks/{id}/logs?tail=N&follow=1`: copies the log to `out`
-    /// chunk by chunk as it arrives, flushing after each one.
+    /// `GET /v1/tasks/{id}/logs?tail=N&follow=1&stream=stdout|stderr`
+    /// (`stream` is left out for both): copies the log to `out` chunk by
+    /// chunk as it arrives, flushing after each one.
     pub async fn logs(
         &self,
         id: TaskId,
         tail: Option<u64>,
         follow: bool,
+        stream: LogStream,
         out: &mut dyn Write,
     ) -> Result<(), CliError> {
         let mut query = Vec::new();
@@ -121,6 +123,9 @@ impl Client {
         }
         if follow {
             query.push("follow=1".to_string());
+        }
+        if stream != LogStream::Both {
+            query.push(format!("stream={}", stream.as_str()));
         }
         let path = with_query(&format!("/v1/tasks/{id}/logs"), &query);
         let mut body = self.send(Method::GET, &path, None).await?.into_body();

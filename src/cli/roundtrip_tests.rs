@@ -5,7 +5,7 @@ use crate::cli::client::Client;
 use crate::cli::cmd::wait::{run_with, Retry};
 use crate::cli::testserver::*;
 use crate::cli::{exit, CliError};
-use crate::proto::ErrorCode;
+use crate::proto::{ErrorCode, LogStream};
 use bytes::Bytes;
 use serde_json::json;
 use std::path::PathBuf;
@@ -123,7 +123,7 @@ async fn logs_are_copied_chunk_by_chunk_as_they_arrive() {
     let (tx, mut printed) = tokio::sync::mpsc::unbounded_channel();
     let client = Client::new(sock(&dir));
     let mut out = Chunks(tx, Vec::new());
-    let reader = client.logs(5, Some(10), true, &mut out);
+    let reader = client.logs(5, Some(10), true, LogStream::Both, &mut out);
     let writer = async {
         for chunk in ["line 1\n", "line 2\npartial", " line 3\n"] {
             feed.send(Bytes::from(chunk)).unwrap();
@@ -143,6 +143,27 @@ async fn logs_are_copied_chunk_by_chunk_as_they_arrive() {
         daemon.requests()[0].uri,
         "/v1/tasks/5/logs?tail=10&follow=1"
     );
+}
+
+#[tokio::test]
+async fn logs_ask_for_one_stream_only_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = FakeDaemon::start(sock(&dir).as_ref(), handler(|_| Some(text(200, "out\n"))));
+    for (flags, uri) in [
+        (&[][..], "/v1/tasks/5/logs"),
+        (&["--stdout"][..], "/v1/tasks/5/logs?stream=stdout"),
+        (
+            &["--stderr", "-n", "2"][..],
+            "/v1/tasks/5/logs?tail=2&stream=stderr",
+        ),
+    ] {
+        let socket = sock(&dir);
+        let mut args = vec!["--socket", socket.as_str(), "logs", "5"];
+        args.extend_from_slice(flags);
+        let (code, out, err) = run_cli(&args).await;
+        assert_eq!((code, out.as_str(), err.as_str()), (exit::OK, "out\n", ""));
+        assert_eq!(daemon.requests().last().unwrap().uri, uri, "{flags:?}");
+    }
 }
 
 #[tokio::test]
