@@ -11,19 +11,21 @@
 //! scope ready, supervisor gone, requeue and drain), `reconcile.rs`
 //! (start-up).
 
+use super::logs::{LogFollow, LogHub};
 use super::users::Caller;
 use crate::config::Config;
 use crate::core::{ReadyQueue, Task, TaskId, TaskState, Transition};
 use crate::host::HostSampler;
 use crate::proto::{
-    DaemonStatus, ErrorCode, ErrorInfo, ListResponse, SubmitRequest, SubmitResponse, TaskView,
+    DaemonStatus, ErrorCode, ErrorInfo, ListResponse, LogStream, SubmitRequest, SubmitResponse,
+    TaskView,
 };
 use crate::store::{AttemptEnd, Store};
 use crate::systemd::Scopes;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 pub type Reply<T> = oneshot::Sender<Result<T, ErrorInfo>>;
@@ -31,8 +33,8 @@ pub type Reply<T> = oneshot::Sender<Result<T, ErrorInfo>>;
 /// Where a client reads a task's log from.
 pub struct LogSource {
     pub path: PathBuf,
-    pub is_terminal: bool,
-    pub finished: broadcast::Receiver<TaskId>,
+    /// Set when the client follows a task that is not terminal yet.
+    pub follow: Option<LogFollow>,
 }
 
 /// Why a launch did not get to `go`.
@@ -95,6 +97,8 @@ pub enum Event {
     Logs {
         caller: Caller,
         id: TaskId,
+        stream: LogStream,
+        follow: bool,
         reply: Reply<LogSource>,
     },
     Status {
@@ -140,7 +144,8 @@ pub struct Actor {
     /// Per owner: (unfinished tasks, bytes they hold), for the quotas.
     pub(super) per_user: HashMap<u32, (usize, usize)>,
     waiters: HashMap<TaskId, Vec<Reply<TaskView>>>,
-    finished_tx: broadcast::Sender<TaskId>,
+    /// Wakes log followers; told when a task ends.
+    logs: Arc<LogHub>,
     pub(super) events: mpsc::Sender<Event>,
     pub(super) host: HostSampler,
     pub(super) sample: Option<crate::core::HostSample>,
@@ -174,6 +179,7 @@ impl Actor {
         store: Store,
         systemd: Arc<dyn Scopes>,
         events: mpsc::Sender<Event>,
+        logs: Arc<LogHub>,
     ) -> Actor {
         Actor {
             cfg,
@@ -187,7 +193,7 @@ impl Actor {
             unrecorded_ends: HashSet::new(),
             per_user: HashMap::new(),
             waiters: HashMap::new(),
-            finished_tx: broadcast::channel(1024).0,
+            logs,
             events,
             host: HostSampler::new("/proc"),
             sample: None,
@@ -288,11 +294,16 @@ impl Actor {
                     let _ = reply.send(Err(e));
                 }
             },
-            Event::Logs { caller, id, reply } => {
+            Event::Logs {
+                caller,
+                id,
+                stream,
+                follow,
+                reply,
+            } => {
                 let r = self.visible(&caller, id).map(|t| LogSource {
-                    path: super::logs::log_path(&self.cfg.logs_dir(), id),
-                    is_terminal: t.state().is_terminal(),
-                    finished: self.finished_tx.subscribe(),
+                    path: super::logs::log_path(&self.cfg.logs_dir(), id, stream),
+                    follow: (follow && !t.state().is_terminal()).then(|| self.logs.follow(id)),
                 });
                 let _ = reply.send(r);
             }
@@ -303,7 +314,7 @@ impl Actor {
                     queued,
                     running,
                     waiters: self.waiters.values().map(Vec::len).sum(),
-                    log_followers: 0,
+                    log_followers: self.logs.followers(),
                 }));
             }
             Event::ScopeReady {
@@ -442,7 +453,7 @@ impl Actor {
         for w in self.waiters.remove(&t.id).unwrap_or_default() {
             let _ = w.send(Ok(view.clone()));
         }
-        let _ = self.finished_tx.send(t.id);
+        self.logs.finish(t.id);
         if !t.env.is_empty() {
             self.purge_due = true;
         }

@@ -113,8 +113,10 @@ enum Prep {
 fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
     let acct = users::account(task.owner_uid).map_err(|e| Prep::Fail(e.to_string()))?;
     let env = users::task_env(&acct, &task.env, task.inherit_env);
+    // Until the supervisor relays output: both streams into the combined log.
     let log = logs::open_for_task(&actor.cfg.logs_dir(), task.id, acct.uid, acct.gid)
-        .map_err(|e| Prep::Fail(e.to_string()))?;
+        .map_err(|e| Prep::Fail(e.to_string()))?
+        .combined;
     let log2 = log
         .try_clone()
         .map_err(|e| Prep::Later(format!("duplicate log descriptor: {e}")))?;

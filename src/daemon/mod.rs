@@ -69,7 +69,8 @@ pub async fn run_with(
     let cfg = Arc::new(cfg);
     let store = crate::store::Store::open(&cfg.db_path())?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-    let mut actor = Actor::new(cfg.clone(), store, systemd, tx.clone());
+    let log_hub = logs::LogHub::start(&cfg.logs_dir())?;
+    let mut actor = Actor::new(cfg.clone(), store, systemd, tx.clone(), log_hub);
     actor
         .reconcile()
         .await

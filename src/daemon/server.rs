@@ -11,7 +11,7 @@ use super::actor::{Event, LogSource, Reply};
 use super::users::{self, Caller};
 use crate::config::Config;
 use crate::proto::{
-    CancelRequest, ErrorBody, ErrorCode, ErrorInfo, SubmitRequest, VersionResponse,
+    CancelRequest, ErrorBody, ErrorCode, ErrorInfo, LogStream, SubmitRequest, VersionResponse,
     MAX_REQUEST_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
@@ -245,11 +245,20 @@ async fn route(
                 None => None,
             };
             let follow = query.flag("follow");
+            let stream = match query.get("stream") {
+                Some(s) => LogStream::parse(s).map_err(invalid)?,
+                None => LogStream::Both,
+            };
             let src: LogSource = ask
-                .ask(|caller, reply| Event::Logs { caller, id, reply })
+                .ask(|caller, reply| Event::Logs {
+                    caller,
+                    id,
+                    stream,
+                    follow,
+                    reply,
+                })
                 .await?;
-            let stream =
-                super::logs::stream(src.path, id, tail, follow, src.is_terminal, src.finished);
+            let stream = super::logs::stream(src.path, tail, src.follow);
             let body = StreamBody::new(stream.map_ok(Frame::data));
             Ok(Response::builder()
                 .status(StatusCode::OK)
