@@ -206,6 +206,8 @@ async fn run(
             .write_all(&spec_line)
             .await
             .map_err(|e| fail(format!("send launch spec to supervisor: {e}")))?;
+        #[cfg(feature = "fault-injection")]
+        super::fault::pause("pause-before-scope", id).await;
         let spec = ScopeSpec {
             unit: &unit,
             pid,

@@ -41,7 +41,17 @@ fi
 # The guest installs /mnt/testbed/claudine_*.deb.
 name=$(basename "$deb"); [[ $name == claudine_*.deb ]] || name=claudine_0-local_amd64.deb
 cp "$deb" "$stage/$name"
-files=("$guest/lib.sh" "$stage/$name")
+files=("$guest/lib.sh" "$guest/foundation.sh" "$stage/$name")
+if [[ $mode == suite ]]; then
+    # A claudined with fault-injection points (cargo feature fault-injection,
+    # src/daemon/fault.rs) for the suite's fault section only; the .deb never
+    # has them. A debug build: it reuses the dependencies `cargo test` built.
+    say "building claudined with fault injection (for the fault section)"
+    (cd "$CLAUDINE_ROOT" && cargo build --quiet --locked --features fault-injection --bin claudined) \
+        || die "cannot build the fault-injection claudined"
+    cp "${CARGO_TARGET_DIR:-$CLAUDINE_ROOT/target}/debug/claudined" "$stage/claudined-fault"
+    files+=("$stage/claudined-fault")
+fi
 if [[ -n $only ]]; then
     printf 'SUITE_ONLY=%q\n' "$only" > "$stage/suite.env"
     files+=("$stage/suite.env")
