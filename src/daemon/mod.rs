@@ -9,6 +9,7 @@
 //! systemd `STOPPING=1` and returns. Tasks keep running in their scopes; the
 //! next start adopts them.
 
+pub mod accounts;
 pub mod actor;
 mod endings;
 #[cfg(feature = "fault-injection")]

@@ -1,5 +1,10 @@
 //! Who is calling, from the socket's peer credentials and the user and group
 //! databases, and the environment a task of theirs starts with.
+//!
+//! The lookups here block: with sssd, LDAP or NIS behind NSS they can take
+//! seconds or hang. Async code and the actor go through
+//! [`super::accounts::Accounts`], which runs these on the blocking pool with a
+//! timeout and caches the answers.
 
 use nix::unistd::{Gid, Group, Uid, User};
 use std::collections::BTreeMap;
@@ -32,24 +37,40 @@ pub struct Account {
     pub shell: String,
     /// Supplementary groups, the primary one included.
     pub groups: Vec<u32>,
+    /// The names of `groups` that have one (for limits.conf `@group` rules),
+    /// in the same order; a gid without a group entry has no name here.
+    pub group_names: Vec<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum UserError {
     #[error("uid {0} has no entry in the user database")]
     NoSuchUid(u32),
     #[error("cannot look up uid {uid}: {source}")]
     Lookup { uid: u32, source: nix::Error },
+    #[error("cannot look up user {name:?}: {source}")]
+    LookupName { name: String, source: nix::Error },
+    #[error("cannot look up group {group:?}: {source}")]
+    LookupGroup { group: String, source: nix::Error },
     #[error("cannot read the groups of {user}: {source}")]
     Groups { user: String, source: nix::Error },
+    #[error(
+        "the user database did not answer for {what} within {secs} s (is sssd/LDAP responding?)"
+    )]
+    Timeout { what: String, secs: u64 },
+    #[error("user database busy: {in_flight} lookups are already waiting for it; cannot look up {what} now")]
+    Busy { what: String, in_flight: usize },
+    #[error("the lookup of {what} ended without an answer")]
+    Lost { what: String },
 }
 
+/// A user's account, read from the user and group databases. Blocking.
 pub fn account(uid: u32) -> Result<Account, UserError> {
     let user = User::from_uid(Uid::from_raw(uid))
         .map_err(|source| UserError::Lookup { uid, source })?
         .ok_or(UserError::NoSuchUid(uid))?;
     let cname = CString::new(user.name.clone()).map_err(|_| UserError::NoSuchUid(uid))?;
-    let groups = nix::unistd::getgrouplist(&cname, user.gid)
+    let groups: Vec<u32> = nix::unistd::getgrouplist(&cname, user.gid)
         .map_err(|source| UserError::Groups {
             user: user.name.clone(),
             source,
@@ -57,6 +78,19 @@ pub fn account(uid: u32) -> Result<Account, UserError> {
         .into_iter()
         .map(|g| g.as_raw())
         .collect();
+    let mut group_names = Vec::with_capacity(groups.len());
+    for &gid in &groups {
+        match Group::from_gid(Gid::from_raw(gid)) {
+            Ok(Some(g)) => group_names.push(g.name),
+            Ok(None) => {}
+            Err(source) => {
+                return Err(UserError::Groups {
+                    user: user.name.clone(),
+                    source,
+                })
+            }
+        }
+    }
     Ok(Account {
         uid,
         gid: user.gid.as_raw(),
@@ -64,20 +98,51 @@ pub fn account(uid: u32) -> Result<Account, UserError> {
         home: user.dir.to_string_lossy().into_owned(),
         shell: user.shell.to_string_lossy().into_owned(),
         groups,
+        group_names,
     })
 }
 
-/// Resolve the caller of a connection. `admin_group` may not exist.
+/// The uid of the user called `name`, if there is one. Blocking.
+pub fn uid_of(name: &str) -> Result<Option<u32>, UserError> {
+    if name.contains('\0') {
+        return Ok(None);
+    }
+    User::from_name(name)
+        .map(|u| u.map(|u| u.uid.as_raw()))
+        .map_err(|source| UserError::LookupName {
+            name: name.to_string(),
+            source,
+        })
+}
+
+/// The gid of the group called `name`, if there is one. Blocking.
+pub fn gid_of(group: &str) -> Result<Option<u32>, UserError> {
+    if group.contains('\0') {
+        return Ok(None);
+    }
+    Group::from_name(group)
+        .map(|g| g.map(|g| g.gid.as_raw()))
+        .map_err(|source| UserError::LookupGroup {
+            group: group.to_string(),
+            source,
+        })
+}
+
+/// Whether a caller is an administrator: root, or the admin group is its
+/// primary group (from the peer credentials) or one of its account's groups.
+pub fn is_admin(uid: u32, peer_gid: u32, acct: &Account, admin_gid: Option<u32>) -> bool {
+    uid == 0 || admin_gid.is_some_and(|g| peer_gid == g || acct.groups.contains(&g))
+}
+
+/// Resolve the caller of a connection. `admin_group` may not exist. Blocking.
 pub fn caller(uid: u32, gid: u32, admin_group: &str) -> Result<Caller, UserError> {
     let acct = account(uid)?;
-    let admin_gid = Group::from_name(admin_group).ok().flatten().map(|g| g.gid);
-    let admin = uid == 0
-        || admin_gid.is_some_and(|g| acct.groups.contains(&g.as_raw()) || Gid::from_raw(gid) == g);
+    let admin_gid = gid_of(admin_group).ok().flatten();
     Ok(Caller {
         uid,
         gid,
+        admin: is_admin(uid, gid, &acct, admin_gid),
         name: acct.name,
-        admin,
     })
 }
 
@@ -156,6 +221,7 @@ mod tests {
             home: "/home/alice".into(),
             shell: "/bin/bash".into(),
             groups: vec![1000, 100],
+            group_names: vec!["alice".into(), "users".into()],
         }
     }
 
@@ -213,5 +279,20 @@ mod tests {
             account(4_000_000_000),
             Err(UserError::NoSuchUid(_))
         ));
+        let root = account(0).unwrap();
+        assert!(root.group_names.iter().any(|g| g == "root"));
+        assert_eq!(uid_of("root").unwrap(), Some(0));
+        assert_eq!(uid_of("no-such-user-here").unwrap(), None);
+        assert_eq!(gid_of("root").unwrap(), Some(0));
+    }
+
+    #[test]
+    fn admin_is_root_or_a_member_of_the_admin_group() {
+        let a = alice();
+        assert!(is_admin(0, 0, &a, None));
+        assert!(!is_admin(1000, 1000, &a, None));
+        assert!(is_admin(1000, 1000, &a, Some(100)));
+        assert!(is_admin(1000, 50, &a, Some(50)));
+        assert!(!is_admin(1000, 1000, &a, Some(50)));
     }
 }
