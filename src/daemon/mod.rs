@@ -19,6 +19,7 @@ pub mod logs;
 mod pidfd;
 mod reconcile;
 mod requests;
+pub mod rlimits;
 mod schedule;
 mod server;
 pub mod users;
