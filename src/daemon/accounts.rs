@@ -211,7 +211,8 @@ impl Accounts {
     /// uid") if fresh, else `None`. On `None` a lookup for `uid` is in flight
     /// (started now if there was none), so a later call finds the answer;
     /// when the database is busy (too many lookups in flight) none could be
-    /// started and a later call tries again.
+    /// started and a later call tries again. Call it inside the tokio runtime
+    /// (it may spawn onto the blocking pool); it takes only the cache's lock.
     pub fn cached_account(self: &Arc<Self>, uid: u32) -> Option<Result<Account, UserError>> {
         match self.start(&Key::Uid(uid)) {
             Pending::Ready(Err(UserError::Busy { .. })) | Pending::Waiting(_) => None,
