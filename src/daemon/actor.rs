@@ -11,6 +11,7 @@
 //! scope ready, supervisor gone, requeue and drain), `reconcile.rs`
 //! (start-up).
 
+use super::accounts::Accounts;
 use super::logs::{LogFollow, LogHub};
 use super::users::Caller;
 use crate::config::Config;
@@ -146,6 +147,10 @@ pub struct Actor {
     waiters: HashMap<TaskId, Vec<Reply<TaskView>>>,
     /// Wakes log followers; told when a task ends.
     logs: Arc<LogHub>,
+    /// Account lookups, never blocking the actor.
+    pub(super) accounts: Arc<Accounts>,
+    /// The daemon's own rlimits at start: the base a login starts from.
+    pub(super) base_limits: Vec<crate::supervise::RlimitSpec>,
     pub(super) events: mpsc::Sender<Event>,
     pub(super) host: HostSampler,
     pub(super) sample: Option<crate::core::HostSample>,
@@ -180,6 +185,7 @@ impl Actor {
         systemd: Arc<dyn Scopes>,
         events: mpsc::Sender<Event>,
         logs: Arc<LogHub>,
+        accounts: Arc<Accounts>,
     ) -> Actor {
         Actor {
             cfg,
@@ -194,6 +200,8 @@ impl Actor {
             per_user: HashMap::new(),
             waiters: HashMap::new(),
             logs,
+            accounts,
+            base_limits: super::rlimits::own_limits(),
             events,
             host: HostSampler::new("/proc"),
             sample: None,

@@ -32,7 +32,10 @@ pub fn point(name: &str, id: i64) {
 /// Sleep here if the fault file says `name`.
 pub async fn pause(name: &str, id: i64) {
     if take(name) {
-        tracing::warn!(claudine_task_id = id, "fault injection: pausing 5 s at {name}");
+        tracing::warn!(
+            claudine_task_id = id,
+            "fault injection: pausing 5 s at {name}"
+        );
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }

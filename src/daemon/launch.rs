@@ -21,11 +21,13 @@
 //!    record the supervisor left and decides ([`crate::core::recover`]).
 
 use super::actor::{Actor, Event, LaunchError};
-use super::{logs, pidfd, users};
+use super::users::{self, UserError};
+use super::{logs, pidfd, rlimits};
 use crate::core::{Task, TaskId, Transition};
 use crate::supervise::{exit_record_path, LaunchSpec, LogLimits, GO_LINE};
 use crate::systemd::{describe, ScopeProperties, ScopeSpec, Scopes};
 use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -111,8 +113,26 @@ enum Prep {
 }
 
 fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
-    let acct = users::account(task.owner_uid).map_err(|e| Prep::Fail(e.to_string()))?;
+    let acct = match actor.accounts.cached_account(task.owner_uid) {
+        None => {
+            return Err(Prep::Later(format!(
+                "looking up the account of {} (uid {})",
+                task.owner_name, task.owner_uid
+            )))
+        }
+        Some(Ok(acct)) => acct,
+        Some(Err(e @ (UserError::NoSuchUid(_) | UserError::Groups { .. }))) => {
+            return Err(Prep::Fail(e.to_string()))
+        }
+        // A slow or failing user database: wait and try again.
+        Some(Err(e)) => return Err(Prep::Later(e.to_string())),
+    };
     let env = users::task_env(&acct, &task.env, task.inherit_env);
+    let (rules, warnings) = rlimits::load_rules(Path::new(rlimits::SECURITY_DIR));
+    for w in warnings {
+        warn!(claudine_task_id = task.id, "{w}");
+    }
+    let rlimits = rlimits::login_limits(&actor.base_limits, &acct, &rules);
     // Until the supervisor relays output: both streams into the combined log.
     let log = logs::open_for_task(&actor.cfg.logs_dir(), task.id, acct.uid, acct.gid)
         .map_err(|e| Prep::Fail(e.to_string()))?
@@ -145,7 +165,7 @@ fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
         env,
         exit_path,
         umask: task.umask,
-        rlimits: Vec::new(),
+        rlimits,
         log_limits: LogLimits {
             max_bytes_per_stream: actor.cfg.log_max_bytes,
             min_free_bytes: actor.cfg.min_free_disk_bytes,

@@ -72,13 +72,26 @@ pub async fn run_with(
     let store = crate::store::Store::open(&cfg.db_path())?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     let log_hub = logs::LogHub::start(&cfg.logs_dir())?;
-    let mut actor = Actor::new(cfg.clone(), store, systemd, tx.clone(), log_hub);
+    let accounts = accounts::Accounts::new(
+        cfg.admin_group.clone(),
+        accounts::DEFAULT_POSITIVE_TTL,
+        accounts::DEFAULT_NEGATIVE_TTL,
+        accounts::DEFAULT_LOOKUP_TIMEOUT,
+    );
+    let mut actor = Actor::new(
+        cfg.clone(),
+        store,
+        systemd,
+        tx.clone(),
+        log_hub,
+        accounts.clone(),
+    );
     actor
         .reconcile()
         .await
         .context("reconcile tasks with systemd")?;
     let listener = bind_socket(&cfg)?;
-    let server = tokio::spawn(server::serve(listener, tx, cfg.clone()));
+    let server = tokio::spawn(server::serve(listener, tx, cfg.clone(), accounts));
     actor.sample_host();
     actor.schedule();
     let _ = sd_notify::notify(

@@ -7,8 +7,9 @@
 //! at 16 KiB and must arrive within 10 s, a body within 10 s more, and at most [`MAX_CONNECTIONS`]
 //! connections are served at once.
 
+use super::accounts::Accounts;
 use super::actor::{Event, LogSource, Reply};
-use super::users::{self, Caller};
+use super::users::{Caller, UserError};
 use crate::config::Config;
 use crate::proto::{
     CancelRequest, ErrorBody, ErrorCode, ErrorInfo, LogStream, SubmitRequest, VersionResponse,
@@ -73,7 +74,12 @@ impl Drop for UidSlot {
 }
 type Body = BoxBody<Bytes, std::io::Error>;
 
-pub async fn serve(listener: UnixListener, events: mpsc::Sender<Event>, cfg: Arc<Config>) {
+pub async fn serve(
+    listener: UnixListener,
+    events: mpsc::Sender<Event>,
+    cfg: Arc<Config>,
+    accounts: Arc<Accounts>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let per_uid = Arc::new(PerUid::default());
     loop {
@@ -89,8 +95,8 @@ pub async fn serve(listener: UnixListener, events: mpsc::Sender<Event>, cfg: Arc
             return;
         };
         let events = events.clone();
-        let cfg = cfg.clone();
         let per_uid = per_uid.clone();
+        let accounts = accounts.clone();
         tokio::spawn(async move {
             let cred = match stream.peer_cred() {
                 Ok(cred) => cred,
@@ -106,12 +112,16 @@ pub async fn serve(listener: UnixListener, events: mpsc::Sender<Event>, cfg: Arc
                 );
                 return;
             };
-            let caller =
-                users::caller(cred.uid(), cred.gid(), &cfg.admin_group).map_err(|e| e.to_string());
+            // Off the async workers, bounded in time, cached (accounts.rs).
+            let caller = accounts
+                .caller(cred.uid(), cred.gid())
+                .await
+                .map_err(|e| e.to_string());
             let service = hyper::service::service_fn(move |req| {
                 let events = events.clone();
                 let caller = caller.clone();
-                async move { Ok::<_, Infallible>(handle(req, caller, events).await) }
+                let accounts = accounts.clone();
+                async move { Ok::<_, Infallible>(handle(req, caller, events, accounts).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -131,8 +141,9 @@ async fn handle(
     req: Request<Incoming>,
     caller: Result<Caller, String>,
     events: mpsc::Sender<Event>,
+    accounts: Arc<Accounts>,
 ) -> Response<Body> {
-    match route(req, caller, events).await {
+    match route(req, caller, events, accounts).await {
         Ok(resp) => resp,
         Err(e) => error_response(e),
     }
@@ -142,6 +153,7 @@ async fn route(
     req: Request<Incoming>,
     caller: Result<Caller, String>,
     events: mpsc::Sender<Event>,
+    accounts: Arc<Accounts>,
 ) -> Result<Response<Body>, ErrorInfo> {
     if let Some(v) = req.headers().get(PROTOCOL_HEADER) {
         if v.as_bytes() != PROTOCOL_VERSION.to_string().as_bytes() {
@@ -186,7 +198,7 @@ async fn route(
             let all = query.flag("all");
             // The name is resolved here, off the actor, bounded in time.
             let owner = match query.get("user") {
-                Some(name) => Some((name.to_string(), uid_of(name).await?)),
+                Some(name) => Some((name.to_string(), uid_of(&accounts, name).await?)),
                 None => None,
             };
             json(
@@ -399,31 +411,16 @@ fn error_response(e: ErrorInfo) -> Response<Body> {
     b.body(full(body)).expect("valid response")
 }
 
-/// The uid of user `name`, looked up on the blocking pool within
-/// [`LOOKUP_TIMEOUT`]; `None` if there is no such user.
-async fn uid_of(name: &str) -> Result<Option<u32>, ErrorInfo> {
-    let owned = name.to_string();
-    let lookup = tokio::task::spawn_blocking(move || nix::unistd::User::from_name(&owned));
-    match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
-        Ok(Ok(Ok(user))) => Ok(user.map(|u| u.uid.as_raw())),
-        Ok(Ok(Err(e))) => Err(ErrorInfo::new(
-            ErrorCode::Internal,
-            format!("look up user {name:?}: {e}"),
-        )),
-        Ok(Err(e)) => Err(ErrorInfo::new(ErrorCode::Internal, e.to_string())),
-        Err(_) => Err(ErrorInfo::new(
-            ErrorCode::Unavailable,
-            format!(
-                "looking up user {name:?} took longer than {} s (user database slow?)",
-                LOOKUP_TIMEOUT.as_secs()
-            ),
-        )),
-    }
+/// The uid of user `name` (cached; looked up off the async workers,
+/// bounded in time); `None` if there is no such user.
+async fn uid_of(accounts: &Arc<Accounts>, name: &str) -> Result<Option<u32>, ErrorInfo> {
+    accounts.uid_of(name).await.map_err(|e| match e {
+        UserError::Timeout { .. } | UserError::Busy { .. } => {
+            ErrorInfo::new(ErrorCode::Unavailable, e.to_string())
+        }
+        e => ErrorInfo::new(ErrorCode::Internal, e.to_string()),
+    })
 }
-
-/// How long an account lookup may take before the request is answered with
-/// an error (a slow LDAP/sssd never stalls the daemon).
-pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `a=1&b=x`, percent-decoded (`%XX`; `+` is a plain plus). A value that
 /// does not decode to UTF-8 is refused.
