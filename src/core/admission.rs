@@ -59,7 +59,8 @@ pub struct Load {
     pub active: usize,
     /// Tasks still Starting.
     pub starting: usize,
-    /// When the last task was started, ms.
+    /// When the last task was started, ms; `None` if no task started since
+    /// is still active (a sample cannot miss a task that is gone).
     pub last_start_ms: Option<i64>,
 }
 

@@ -22,7 +22,8 @@ impl Actor {
             let load = Load {
                 active: self.active.len(),
                 starting,
-                last_start_ms: self.last_start_ms,
+                // A sample can only miss a task that still runs.
+                last_start_ms: self.last_start_ms.filter(|_| !self.active.is_empty()),
             };
             match admit(&self.cfg.admission_policy(), self.sample.as_ref(), &load) {
                 Admission::Wait(why) => {

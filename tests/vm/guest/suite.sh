@@ -16,6 +16,8 @@
 cd "$(dirname "${BASH_SOURCE[0]}")" || exit 125
 # shellcheck source=lib.sh
 source ./lib.sh
+# shellcheck source=foundation.sh
+source ./foundation.sh
 [[ -f suite.env ]] && source ./suite.env
 exec 2>&1   # one stream, in order
 export LC_ALL=C.UTF-8 2>/dev/null || true
@@ -684,19 +686,23 @@ sec_remove() {
     begin "package remove keeps the state; purge deletes it"
     journalctl -q --no-pager -u claudine > "$TESTBED_OUT/claudine-journal.txt" 2>/dev/null
     all_json > "$TESTBED_OUT/tasks.json" 2>/dev/null
+    local keep; keep=$(submit alice -- sleep 1000)
+    wait_until 30 "a task runs before the remove" is_state "$keep" running
     check "apt-get remove -y claudine" env DEBIAN_FRONTEND=noninteractive apt-get remove -y claudine
     check_not "service no longer active" daemon_active
+    check "the running task keeps running after remove (README)" scope_active "$keep"
     check "/var/lib/claudine/claudine.db kept" test -f "$DB"
     check "/etc/claudine/claudine.toml kept (conffile)" test -f "$CONF"
     check_eq "dpkg: deinstall ok config-files" "deinstall ok config-files" "$(dpkg-query -W -f='${Status}' claudine 2>&1)"
     check "apt-get purge -y claudine" env DEBIAN_FRONTEND=noninteractive apt-get purge -y claudine
+    check "purge stopped the task" scope_gone "$keep"
     check "/var/lib/claudine deleted" test ! -e "$STATE"
     check "/etc/claudine deleted" test ! -e /etc/claudine
     check_not "package gone" dpkg-query -W -f='${Status}' claudine
 }
 
 # ============================================================ main
-SECTIONS=(install basic scope env isolation badinput journal cancel_tree config priority restart vanish leftover watchdog upgrade dbfaults stopped remove)
+SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped remove)
 if [[ -n ${SUITE_ONLY:-} ]]; then
     # shellcheck disable=SC2206
     SECTIONS=(install $SUITE_ONLY)
