@@ -30,7 +30,7 @@
 //! connection is closed. Another user's task answers exactly like a task that
 //! does not exist (404 `not_found`), so ids cannot be probed.
 
-use crate::core::{Priority, Status, Task, TaskId, TaskState};
+use crate::core::{Priority, Task, TaskId, TaskState};
 use crate::store::AttemptRow;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -128,25 +128,7 @@ impl TaskView {
         queue_position: Option<usize>,
         waiting_reason: Option<String>,
     ) -> Self {
-        let (mut started_ms, mut finished_ms, mut exit_code, mut signal) = (None, None, None, None);
-        let (mut reason, mut cancel_requested, mut eligible_ms) = (None, None, None);
-        match &t.status {
-            Status::Queued(w) => {
-                reason = w.note.clone();
-                eligible_ms = w.eligible_ms;
-            }
-            Status::Starting(a) | Status::Running(a) => {
-                started_ms = a.started_ms;
-                cancel_requested = a.cancel_requested.clone();
-            }
-            Status::Done(o) => {
-                started_ms = o.started_ms;
-                finished_ms = Some(o.finished_ms);
-                exit_code = o.exit_code;
-                signal = o.signal;
-                reason = o.reason.clone();
-            }
-        }
+        let f = t.status.fields();
         TaskView {
             id: t.id,
             owner_uid: t.owner_uid,
@@ -158,18 +140,18 @@ impl TaskView {
             env_keys: t.env.iter().map(|(k, _)| k.clone()).collect(),
             inherit_env: t.inherit_env,
             created_ms: t.created_ms,
-            started_ms,
-            finished_ms,
-            exit_code,
-            signal,
-            reason,
-            cancel_requested,
+            started_ms: f.started_ms,
+            finished_ms: f.finished_ms,
+            exit_code: f.exit_code,
+            signal: f.signal,
+            reason: f.reason,
+            cancel_requested: f.cancel_requested,
             unit: t.state().is_active().then(|| t.unit_name()),
             queue_position,
             waiting_reason,
             attempts: t.attempts,
             umask: t.umask,
-            eligible_ms,
+            eligible_ms: f.eligible_ms,
             attempt_history: None,
         }
     }

@@ -15,7 +15,7 @@ pub use admission::{admit, Admission, AdmissionPolicy, HostSample, Load};
 pub use queue::ReadyQueue;
 pub use recovery::{recover, Evidence, Recovery};
 pub use task::{
-    parse_unit_name, unit_name, Active, NewTask, Outcome, Priority, Status, Task, TaskId,
-    TaskState, Waiting, DEFAULT_UMASK,
+    parse_unit_name, unit_name, Active, NewTask, Outcome, Priority, Status, StatusFields, Task,
+    TaskId, TaskState, Waiting, DEFAULT_UMASK,
 };
 pub use transition::{wait_code, Transition, TransitionError};

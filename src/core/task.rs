@@ -194,6 +194,46 @@ impl Status {
     }
 }
 
+/// A status as flat, optional fields (for tables and wire views): which are
+/// set depends on the state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusFields {
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Why it is queued again (Queued) or why it ended (Done).
+    pub reason: Option<String>,
+    pub cancel_requested: Option<String>,
+    pub supervisor_pid: Option<u32>,
+    pub eligible_ms: Option<i64>,
+}
+
+impl Status {
+    pub fn fields(&self) -> StatusFields {
+        let mut f = StatusFields::default();
+        match self {
+            Status::Queued(w) => {
+                f.eligible_ms = w.eligible_ms;
+                f.reason = w.note.clone();
+            }
+            Status::Starting(a) | Status::Running(a) => {
+                f.supervisor_pid = Some(a.supervisor_pid);
+                f.started_ms = a.started_ms;
+                f.cancel_requested = a.cancel_requested.clone();
+            }
+            Status::Done(o) => {
+                f.started_ms = o.started_ms;
+                f.finished_ms = Some(o.finished_ms);
+                f.exit_code = o.exit_code;
+                f.signal = o.signal;
+                f.reason = o.reason.clone();
+            }
+        }
+        f
+    }
+}
+
 /// Everything the daemon knows about one task. Environment values live only
 /// here and in the root-only store; they are never logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -58,6 +58,7 @@ impl Actor {
                             claudine_task_id = id,
                             claudine_user = %t.owner_name,
                             claudine_state = "running",
+                            claudine_attempt = attempt,
                             "task {id} attempt {attempt} started in {} as {} (uid {})",
                             t.unit_name(),
                             t.owner_name,

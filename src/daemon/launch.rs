@@ -87,6 +87,7 @@ pub fn launch(actor: &mut Actor, task: Task) -> Launched {
         claudine_task_id = t.id,
         claudine_user = %t.owner_name,
         claudine_state = "starting",
+        claudine_attempt = attempt,
         "task {} attempt {attempt} launching: supervisor pid {}, scope {}",
         t.id,
         prepared.pid,

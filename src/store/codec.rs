@@ -1,54 +1,11 @@
 //! A task's [`Status`] to and from the columns of the `tasks` table.
 //!
 //! The table stays flat (one column per field, so it can be queried and
-//! indexed); which columns mean something depends on the state.
+//! indexed); which columns mean something depends on the state. Writing uses
+//! [`Status::fields`]; reading is here.
 
 use super::RawTask;
-use crate::core::{Active, Outcome, Status, Task, TaskState, Waiting};
-
-/// The state-dependent columns of one task row.
-pub(super) struct Columns {
-    pub started_ms: Option<i64>,
-    pub finished_ms: Option<i64>,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub reason: Option<String>,
-    pub cancel_requested: Option<String>,
-    pub supervisor_pid: Option<u32>,
-    pub eligible_ms: Option<i64>,
-}
-
-pub(super) fn columns(t: &Task) -> Columns {
-    let mut c = Columns {
-        started_ms: None,
-        finished_ms: None,
-        exit_code: None,
-        signal: None,
-        reason: None,
-        cancel_requested: None,
-        supervisor_pid: None,
-        eligible_ms: None,
-    };
-    match &t.status {
-        Status::Queued(w) => {
-            c.eligible_ms = w.eligible_ms;
-            c.reason = w.note.clone();
-        }
-        Status::Starting(a) | Status::Running(a) => {
-            c.supervisor_pid = Some(a.supervisor_pid);
-            c.started_ms = a.started_ms;
-            c.cancel_requested = a.cancel_requested.clone();
-        }
-        Status::Done(o) => {
-            c.started_ms = o.started_ms;
-            c.finished_ms = Some(o.finished_ms);
-            c.exit_code = o.exit_code;
-            c.signal = o.signal;
-            c.reason = o.reason.clone();
-        }
-    }
-    c
-}
+use crate::core::{Active, Outcome, Status, TaskState, Waiting};
 
 /// The status a row describes; on error, the column at fault and why.
 pub(super) fn status(state: TaskState, r: &RawTask) -> Result<Status, (&'static str, String)> {

@@ -257,7 +257,7 @@ impl Store {
             let path = path.clone();
             move |source| StoreError::Query { path, step, source }
         };
-        let c = codec::columns(after);
+        let c = after.status.fields();
         let tx = self.conn.transaction().map_err(err("begin update"))?;
         let n = tx
             .execute(
