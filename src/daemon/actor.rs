@@ -391,7 +391,7 @@ impl Actor {
         };
         let now = now_ms();
         let (ev, name) = match (record, task.state) {
-            (Some(r), _) => (
+            (Some(r), _) if r.is_final() => (
                 Transition::Exited {
                     exit_code: r.exit_code,
                     signal: r.signal,
@@ -406,7 +406,7 @@ impl Actor {
                 },
                 "requeue",
             ),
-            (None, _) => (
+            _ => (
                 Transition::Vanished {
                     reason: format!(
                         "supervisor of {} ended without recording an exit status",

@@ -112,6 +112,15 @@ fn prepare(actor: &Actor, task: &Task) -> Result<Prepared, String> {
         cwd: task.cwd.clone(),
         env,
         exit_path,
+        // Placeholders until the daemon side of spec v2 lands. The Launch
+        // transition that follows makes this attempt number true.
+        attempt: task.attempts + 1,
+        umask: 0o022,
+        rlimits: Vec::new(),
+        log_limits: crate::supervise::LogLimits {
+            max_bytes_per_stream: 1 << 40,
+            min_free_bytes: 0,
+        },
     };
     let mut spec_line =
         serde_json::to_vec(&spec).map_err(|e| format!("encode launch spec: {e}"))?;

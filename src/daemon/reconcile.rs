@@ -39,7 +39,8 @@ impl Actor {
             }
             self.track(task.clone());
             let record_path = crate::supervise::exit_record_path(&self.cfg.exit_dir(), id);
-            if crate::supervise::read_exit_record(&record_path)?.is_some() {
+            let record = crate::supervise::read_exit_record(&record_path)?;
+            if record.as_ref().is_some_and(|r| r.is_final()) {
                 // The same path as a live exit: read the record, finish, stop
                 // whatever is left in the scope.
                 self.handle(Event::SupervisorGone { id });
@@ -75,7 +76,7 @@ impl Actor {
                 }
                 continue;
             }
-            let (ev, name) = if task.state == TaskState::Starting {
+            let (ev, name) = if task.state == TaskState::Starting && record.is_none() {
                 requeued += 1;
                 (
                     Transition::Requeue {
