@@ -11,6 +11,7 @@
 //! - `store`: the SQLite store (WAL, versioned schema).
 //! - `config`: `/etc/claudine/claudine.toml`.
 //! - `host`: procfs host sampling for admission.
+//! - `cgroup`: the cgroup v2 file reader (root injected; read only).
 //! - `systemd`: the systemd D-Bus adapter (zbus).
 //! - `daemon`: the actor that owns the state, the socket server, launch and
 //!   restart reconciliation.
@@ -18,6 +19,7 @@
 //!
 //! See ARCHITECTURE.md for the invariants.
 
+pub mod cgroup;
 pub mod cli;
 pub mod config;
 pub mod core;

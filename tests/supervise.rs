@@ -1,22 +1,35 @@
 //! Runs the real `claudine-supervise` binary (as root, like the daemon does)
-//! and checks what the command sees, what lands in the log and the exit
-//! record.
+//! and checks what the command sees, what lands in the logs (`.out`, `.err`
+//! and the combined `.log` on fd 3) and the exit record. This file is the
+//! harness; the tests are in `supervise/`.
 
-use claudine::supervise::{read_exit_record, ExitRecord, LaunchSpec, GO_LINE};
+use claudine::supervise::{
+    read_exit_record, ExitRecord, LaunchSpec, LogLimits, OutputStats, RlimitSpec, GO_LINE,
+};
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const TASK: i64 = 7;
+/// The supervisor's warning when it cannot lower its own oom_score_adj
+/// (a sandbox without CAP_SYS_RESOURCE); see `oom_score_adj_*`.
+const OOM_WARNING: &str = "claudine: warning: cannot protect the supervisor from the OOM killer";
 
 struct Run {
     dir: tempfile::TempDir,
     spec: LaunchSpec,
+    /// Where the three logs go (the temp dir unless a test moves them).
+    log_dir: PathBuf,
+    /// The oom_score_adj the supervisor starts with, if set.
+    oom_score_adj: Option<i32>,
+    /// Whether fd 3 is passed.
+    combined_fd: bool,
 }
 
 impl Run {
@@ -24,6 +37,7 @@ impl Run {
         let dir = tempfile::tempdir().unwrap();
         let spec = LaunchSpec {
             task_id: TASK,
+            attempt: 1,
             uid: 0,
             gid: 0,
             groups: vec![0],
@@ -32,45 +46,108 @@ impl Run {
             cwd: "/".into(),
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
             exit_path: dir.path().join(format!("{TASK}.json")),
-            attempt: 1,
             umask: 0o022,
-            rlimits: vec![],
-            log_limits: claudine::supervise::LogLimits {
+            rlimits: Vec::new(),
+            log_limits: LogLimits {
                 max_bytes_per_stream: 1 << 30,
                 min_free_bytes: 0,
             },
         };
-        Run { dir, spec }
+        let log_dir = dir.path().to_owned();
+        Run {
+            dir,
+            spec,
+            log_dir,
+            oom_score_adj: None,
+            combined_fd: true,
+        }
     }
 
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("log")
+    fn path(&self, ext: &str) -> PathBuf {
+        self.log_dir.join(format!("{TASK}.{ext}"))
     }
 
+    fn read(&self, ext: &str) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.path(ext)).unwrap_or_default()).into_owned()
+    }
+
+    /// The stdout log.
+    fn out(&self) -> String {
+        self.read("out")
+    }
+
+    /// The stderr log, without the supervisor's OOM warning.
+    fn err(&self) -> String {
+        without_oom_warning(&self.read("err"))
+    }
+
+    /// The combined log.
     fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+        self.read("log")
+    }
+
+    /// All three, for failure messages.
+    fn logs(&self) -> String {
+        format!(
+            "\n.out: {:?}\n.err: {:?}\n.log: {:?}",
+            self.out(),
+            self.read("err"),
+            self.log()
+        )
     }
 
     fn record(&self) -> Option<ExitRecord> {
         read_exit_record(&self.spec.exit_path).unwrap()
     }
 
-    /// Starts the supervisor (in its own process group) and sends `lines`.
+    /// Starts the supervisor (in its own process group) with the three logs
+    /// on fds 1, 2 and 3, and sends `lines`.
     fn start(&self, lines: &[&str]) -> (Child, ChildStdin) {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_claudine-supervise"))
+        let open = |ext| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.path(ext))
+                .unwrap()
+        };
+        let (out, err, log) = (open("out"), open("err"), open("log"));
+        let log_fd = log.as_raw_fd();
+        let combined_fd = self.combined_fd;
+        let oom = self.oom_score_adj.map(|adj| format!("{adj}"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_claudine-supervise"));
+        command
             .arg(TASK.to_string())
             .env_clear()
             .stdin(Stdio::piped())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .unwrap();
+            .stdout(out)
+            .stderr(err)
+            .process_group(0);
+        // SAFETY: only async-signal-safe calls (dup2, fcntl, open, write,
+        // close) on data prepared before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                if combined_fd {
+                    if log_fd == 3 {
+                        libc::fcntl(3, libc::F_SETFD, 0);
+                    } else if libc::dup2(log_fd, 3) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                if let Some(adj) = &oom {
+                    let fd = libc::open(
+                        b"/proc/self/oom_score_adj\0".as_ptr().cast(),
+                        libc::O_WRONLY,
+                    );
+                    if fd < 0 || libc::write(fd, adj.as_ptr().cast(), adj.len()) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::close(fd);
+                }
+                Ok(())
+            })
+        };
+        let mut child = command.spawn().unwrap();
+        drop(log);
         let mut stdin = child.stdin.take().unwrap();
         for line in lines {
             writeln!(stdin, "{line}").unwrap();
@@ -88,6 +165,12 @@ impl Run {
         drop(stdin);
         wait(child)
     }
+}
+
+fn without_oom_warning(text: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|line| !line.starts_with(OOM_WARNING))
+        .collect()
 }
 
 fn wait(mut child: Child) -> ExitStatus {
@@ -121,116 +204,6 @@ fn kill(pid: i32, sig: i32) {
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill {pid} {sig}");
 }
 
-#[test]
-fn successful_command() {
-    let run = Run::new(&["sh", "-c", "echo hi; exit 3"]);
-    assert_eq!(run.run().code(), Some(0), "log: {}", run.log());
-    assert!(run.log().contains("hi\n"), "log: {}", run.log());
-    let record = run.record().expect("exit record");
-    assert_eq!(record.task_id, TASK);
-    assert_eq!(record.exit_code, Some(3));
-    assert_eq!(record.signal, None);
-    assert_eq!(record.error, None);
-    assert!(record.pid.is_some_and(|p| p > 1));
-    assert!(record.finished_ms.unwrap() > 1_600_000_000_000);
-    let mode = std::fs::metadata(&run.spec.exit_path)
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
-}
-
-#[test]
-fn environment_is_exactly_the_spec() {
-    let mut run = Run::new(&["env"]);
-    run.spec.env.push(("FOO".into(), "bar baz".into()));
-    assert_eq!(run.run().code(), Some(0), "log: {}", run.log());
-    assert_eq!(run.log(), "PATH=/usr/bin:/bin\nFOO=bar baz\n");
-}
-
-#[test]
-fn eof_before_go_runs_nothing() {
-    let marker_dir = tempfile::tempdir().unwrap();
-    let marker = marker_dir.path().join("marker");
-    let run = Run::new(&["touch", marker.to_str().unwrap()]);
-    let (child, stdin) = run.start(&[&run.spec_line()]);
-    drop(stdin);
-    assert_eq!(wait(child).code(), Some(0));
-    assert!(!marker.exists());
-    assert!(run.record().is_none());
-
-    // Anything but `go` is also an abort.
-    let (child, stdin) = run.start(&[&run.spec_line(), "stop"]);
-    drop(stdin);
-    assert_eq!(wait(child).code(), Some(0));
-    assert!(!marker.exists());
-    assert!(run.record().is_none());
-}
-
-#[test]
-fn missing_cwd_is_a_launch_error() {
-    let mut run = Run::new(&["true"]);
-    run.spec.cwd = "/nonexistent/claudine-test".into();
-    assert_eq!(run.run().code(), Some(0));
-    let record = run.record().unwrap();
-    assert_eq!(record.exit_code, Some(127));
-    assert_eq!(record.signal, None);
-    assert!(record.pid.is_some());
-    let error = record.error.unwrap();
-    assert_eq!(
-        error,
-        "cannot enter working directory /nonexistent/claudine-test: \
-         No such file or directory (os error 2)"
-    );
-    assert!(
-        run.log().contains(&format!("claudine: {error}\n")),
-        "log: {}",
-        run.log()
-    );
-}
-
-#[test]
-fn command_not_found_on_path() {
-    let run = Run::new(&["claudine-no-such-command"]);
-    assert_eq!(run.run().code(), Some(0));
-    let record = run.record().unwrap();
-    assert_eq!(record.exit_code, Some(127));
-    assert_eq!(
-        record.error.as_deref(),
-        Some("command not found: claudine-no-such-command (searched PATH /usr/bin:/bin)")
-    );
-    assert!(run.log().contains("claudine: command not found"));
-}
-
-#[test]
-fn explicit_path_that_cannot_be_executed() {
-    // No execute bit at all: refused even to root.
-    let mut run = Run::new(&[]);
-    let script = run.dir.path().join("script");
-    std::fs::write(&script, "#!/bin/sh\necho no\n").unwrap();
-    std::fs::set_permissions(&script, PermissionsExt::from_mode(0o644)).unwrap();
-    run.spec.argv = vec![script.to_str().unwrap().to_owned()];
-    assert_eq!(run.run().code(), Some(0));
-    let error = run.record().unwrap().error.unwrap();
-    assert_eq!(
-        error,
-        format!(
-            "cannot execute {}: Permission denied (os error 13)",
-            script.display()
-        )
-    );
-}
-
-#[test]
-fn killed_by_signal() {
-    let run = Run::new(&["sh", "-c", "kill -9 $$"]);
-    assert_eq!(run.run().code(), Some(0));
-    let record = run.record().unwrap();
-    assert_eq!(record.signal, Some(9));
-    assert_eq!(record.exit_code, None);
-    assert_eq!(record.error, None);
-}
-
 fn as_nobody(run: &mut Run) {
     run.spec.uid = 65534;
     run.spec.gid = 65534;
@@ -238,136 +211,11 @@ fn as_nobody(run: &mut Run) {
     run.spec.user = "nobody".into();
 }
 
-#[test]
-fn drops_privileges() {
-    let mut run = Run::new(&[
-        "sh",
-        "-c",
-        "id -u; id -g; id -G; pwd; cat /proc/self/status",
-    ]);
-    as_nobody(&mut run);
-    run.spec.cwd = "/tmp".into();
-    assert_eq!(run.run().code(), Some(0), "log: {}", run.log());
-    let log = run.log();
-    assert!(log.starts_with("65534\n65534\n65534\n/tmp\n"), "log: {log}");
-    // Real, effective, saved and filesystem ids all dropped; no capabilities.
-    assert!(
-        log.contains("\nUid:\t65534\t65534\t65534\t65534\n"),
-        "log: {log}"
-    );
-    assert!(
-        log.contains("\nGid:\t65534\t65534\t65534\t65534\n"),
-        "log: {log}"
-    );
-    assert!(log.contains("\nCapEff:\t0000000000000000\n"), "log: {log}");
-    assert_eq!(run.record().unwrap().exit_code, Some(0));
-}
-
-#[test]
-fn enters_cwd_only_after_dropping_privileges() {
-    let private = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(private.path(), PermissionsExt::from_mode(0o700)).unwrap();
-    let mut run = Run::new(&["pwd"]);
-    as_nobody(&mut run);
-    run.spec.cwd = private.path().to_str().unwrap().into();
-    assert_eq!(run.run().code(), Some(0));
-    let record = run.record().unwrap();
-    assert_eq!(record.exit_code, Some(127));
-    assert_eq!(
-        record.error.unwrap(),
-        format!(
-            "cannot enter working directory {}: Permission denied (os error 13)",
-            private.path().display()
-        )
-    );
-    assert!(run
-        .log()
-        .contains("claudine: cannot enter working directory"));
-}
-
-#[test]
-fn supervisor_survives_sigterm_and_records_the_commands_death() {
-    let run = Run::new(&["sh", "-c", "echo started $$; exec sleep 30"]);
-    let (child, stdin) = run.start(&[&run.spec_line(), GO_LINE]);
-    let supervisor = child.id() as i32;
-    let pid: i32 = poll("the command to start", || {
-        let log = run.log();
-        let line = log.lines().find(|l| l.starts_with("started "))?;
-        line["started ".len()..].trim().parse().ok()
-    });
-    // Like `systemctl stop` on the scope: everything gets SIGTERM (and the
-    // terminal-ish signals for good measure); the supervisor stays.
-    for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGPIPE, libc::SIGTERM] {
-        kill(supervisor, sig);
-    }
-    kill(-pid, libc::SIGTERM); // the command's own session / process group
-    let status = wait(child);
-    drop(stdin);
-    assert_eq!(status.signal(), None, "supervisor was killed: {status:?}");
-    assert_eq!(status.code(), Some(0));
-    let record = run.record().unwrap();
-    assert_eq!(record.pid, Some(pid as u32));
-    assert_eq!(record.signal, Some(15));
-    assert_eq!(record.exit_code, None);
-}
-
-#[test]
-fn command_gets_default_signal_dispositions() {
-    // The supervisor ignores SIGTERM/SIGPIPE; the command must not inherit it.
-    let run = Run::new(&["sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/self/status"]);
-    assert_eq!(run.run().code(), Some(0));
-    let log = run.log();
-    assert!(log.contains("SigBlk:\t0000000000000000\n"), "log: {log}");
-    assert!(log.contains("SigIgn:\t0000000000000000\n"), "log: {log}");
-}
-
-#[test]
-fn symlinked_temp_file_is_not_followed() {
-    let run = Run::new(&["true"]);
-    let target = run.dir.path().join("target");
-    std::fs::write(&target, "precious").unwrap();
-    let tmp = PathBuf::from(format!("{}.tmp", run.spec.exit_path.display()));
-    symlink(&target, &tmp).unwrap();
-    assert_eq!(run.run().code(), Some(1));
-    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
-    assert!(!run.spec.exit_path.exists());
-    let expected = format!("create exit record {}: ", tmp.display());
-    assert!(run.log().contains(&expected), "log: {}", run.log());
-}
-
-#[test]
-fn invalid_input_exits_2() {
-    type Edit = fn(&mut LaunchSpec);
-    let cases: [(&str, Edit); 5] = [
-        ("other task", |s| s.task_id = TASK + 1),
-        ("empty argv", |s| s.argv.clear()),
-        ("relative cwd", |s| s.cwd = "tmp".into()),
-        ("nul", |s| s.argv.push("a\0b".into())),
-        ("env key", |s| s.env.push(("A=B".into(), "c".into()))),
-    ];
-    for (name, edit) in cases {
-        let mut run = Run::new(&["true"]);
-        edit(&mut run.spec);
-        let status = run.run();
-        assert_eq!(status.code(), Some(2), "{name}: {}", run.log());
-        assert!(
-            run.log().starts_with("claudine-supervise: task 7: "),
-            "{name}"
-        );
-        assert!(run.record().is_none(), "{name}");
-    }
-    for line in ["not json", "{}"] {
-        let run = Run::new(&["true"]);
-        let (child, stdin) = run.start(&[line, GO_LINE]);
-        drop(stdin);
-        assert_eq!(wait(child).code(), Some(2), "{line}: {}", run.log());
-        assert!(run.record().is_none());
-    }
-    let status = Command::new(env!("CARGO_BIN_EXE_claudine-supervise"))
-        .env_clear()
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert_eq!(status.code(), Some(2));
-}
+#[path = "supervise/isolation.rs"]
+mod isolation;
+#[path = "supervise/launch.rs"]
+mod launch;
+#[path = "supervise/output.rs"]
+mod output;
+#[path = "supervise/records.rs"]
+mod records;

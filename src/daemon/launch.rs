@@ -24,9 +24,9 @@ use super::actor::{Actor, Event, LaunchError};
 use super::users::{self, UserError};
 use super::{logs, pidfd, rlimits};
 use crate::core::{Task, TaskId, Transition};
-use crate::supervise::{exit_record_path, LaunchSpec, LogLimits, GO_LINE};
+use crate::supervise::{exit_record_path, LaunchSpec, LogLimits, COMBINED_LOG_FD, GO_LINE};
 use crate::systemd::{describe, ScopeProperties, ScopeSpec, Scopes};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -134,13 +134,8 @@ fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
         warn!(claudine_task_id = task.id, "{w}");
     }
     let rlimits = rlimits::login_limits(&actor.base_limits, &acct, &rules);
-    // Until the supervisor relays output: both streams into the combined log.
-    let log = logs::open_for_task(&actor.cfg.logs_dir(), task.id, acct.uid, acct.gid)
-        .map_err(|e| Prep::Fail(e.to_string()))?
-        .combined;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| Prep::Later(format!("duplicate log descriptor: {e}")))?;
+    let logs = logs::open_for_task(&actor.cfg.logs_dir(), task.id, acct.uid, acct.gid)
+        .map_err(|e| Prep::Fail(e.to_string()))?;
     let exit_path = exit_record_path(&actor.cfg.exit_dir(), task.id);
     // The record of an earlier attempt has been read already; a new one must
     // not be mistaken for it.
@@ -175,20 +170,38 @@ fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
     let mut spec_line =
         serde_json::to_vec(&spec).map_err(|e| Prep::Fail(format!("encode launch spec: {e}")))?;
     spec_line.push(b'\n');
-    let mut child = tokio::process::Command::new(&actor.cfg.supervisor)
-        .arg(task.id.to_string())
+    let combined = logs.combined;
+    let combined_fd = combined.as_raw_fd();
+    let mut cmd = tokio::process::Command::new(&actor.cfg.supervisor);
+    cmd.arg(task.id.to_string())
         .env_clear()
         .stdin(Stdio::piped())
-        .stdout(Stdio::from(log))
-        .stderr(Stdio::from(log2))
-        .kill_on_drop(false)
-        .spawn()
-        .map_err(|e| {
-            Prep::Later(format!(
-                "spawn supervisor {}: {e}",
-                actor.cfg.supervisor.display()
-            ))
-        })?;
+        .stdout(Stdio::from(logs.out))
+        .stderr(Stdio::from(logs.err))
+        .kill_on_drop(false);
+    // SAFETY: between fork and exec only async-signal-safe calls (dup2, fcntl).
+    unsafe {
+        cmd.pre_exec(move || {
+            // The combined log on fd 3 (COMBINED_LOG_FD), without close-on-exec.
+            let r = if combined_fd == COMBINED_LOG_FD {
+                libc::fcntl(combined_fd, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(combined_fd, COMBINED_LOG_FD)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let spawned = cmd.spawn();
+    drop(combined);
+    let mut child = spawned.map_err(|e| {
+        Prep::Later(format!(
+            "spawn supervisor {}: {e}",
+            actor.cfg.supervisor.display()
+        ))
+    })?;
     let pid = child
         .id()
         .ok_or_else(|| Prep::Later("supervisor exited at once".into()))?;

@@ -1,134 +1,45 @@
 //! The command's side of the fork: everything between `fork` and `execve`.
 //!
-//! [`Prepared`] holds every C string, pointer array and message the child
-//! needs, built before the fork, so that the child allocates nothing. The
-//! child then, in order: resets signal dispositions and unblocks the mask,
-//! starts a session, puts `/dev/null` on stdin, sets groups, gid and uid
-//! (and checks that root cannot be regained), enters the working directory
-//! with the user's rights, finds the program and executes it. A failing step
-//! writes one message naming the step and the path to the error pipe and
-//! exits with [`LAUNCH_ERROR_EXIT`].
+//! The child uses only what [`Prepared`] built before the fork, and
+//! allocates nothing. In order, it:
+//!
+//! 1. resets signal dispositions and unblocks the mask, starts a session;
+//! 2. puts `/dev/null` on stdin and the relay pipes on stdout and stderr;
+//! 3. sets its `oom_score_adj` back to 0 (the supervisor runs at -1000) and
+//!    the resource limits, while still root (raising a hard limit needs it);
+//! 4. sets groups, gid and uid, and checks that root cannot be regained;
+//! 5. joins a fresh session keyring linked to the user's keyring, as
+//!    `pam_keyinit` does at login (skipped where the kernel has no keys);
+//! 6. sets the umask, enters the working directory with the user's rights,
+//!    finds the program and executes it.
+//!
+//! A failing step writes one message naming the step (and path) to the
+//! close-on-exec error pipe and exits with [`LAUNCH_ERROR_EXIT`].
 
-use super::spec::{LaunchSpec, LAUNCH_ERROR_EXIT};
+use super::prepare::{Prepared, Program};
+use super::spec::LAUNCH_ERROR_EXIT;
 use nix::errno::Errno;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::{stat, SFlag};
 use nix::unistd::{access, chdir, dup2, setgid, setgroups, setsid, setuid, AccessFlags};
-use nix::unistd::{getegid, geteuid, getgid, getuid, Gid, Uid};
-use std::ffi::{CStr, CString};
+use nix::unistd::{getegid, geteuid, getgid, getuid, Uid};
+use std::ffi::CStr;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::raw::c_char;
+use std::os::fd::{AsRawFd, RawFd};
 
-/// PATH used when the command's environment has none.
-pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// `keyctl` operations and special key ids (linux/keyctl.h).
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+const KEYCTL_LINK: libc::c_long = 8;
+const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+const KEY_SPEC_USER_KEYRING: libc::c_long = -4;
 
-#[derive(Debug, thiserror::Error)]
-pub enum PrepareError {
-    #[error("{0} contains a NUL byte")]
-    Nul(String),
-    #[error("cannot open /dev/null: {0}")]
-    DevNull(#[source] std::io::Error),
-}
-
-/// How the program is found.
-enum Program {
-    /// argv[0] contains a '/': used as is (relative to the working directory).
-    Path(CString),
-    /// Candidates `dir/argv0` for each PATH entry, in order.
-    Search(Vec<CString>),
-}
-
-/// Everything the child needs, ready before the fork.
-pub struct Prepared {
-    uid: Uid,
-    gid: Gid,
-    groups: Vec<Gid>,
-    cwd: CString,
-    program: Program,
-    // The pointer arrays point into these strings' heap buffers, which do not
-    // move when the struct does.
-    _argv: Vec<CString>,
-    argv_ptrs: Vec<*const c_char>,
-    _env: Vec<CString>,
-    env_ptrs: Vec<*const c_char>,
-    devnull: OwnedFd,
-    drop_msg: String,
-    cwd_msg: String,
-    not_found_msg: String,
-}
-
-fn c_string(what: &str, s: &[u8]) -> Result<CString, PrepareError> {
-    CString::new(s).map_err(|_| PrepareError::Nul(what.to_owned()))
-}
-
-fn pointers(strings: &[CString]) -> Vec<*const c_char> {
-    let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    ptrs
-}
-
-/// The candidate paths for `program` along `path` (an empty entry means the
-/// working directory, as in POSIX).
-pub fn search_candidates(path: &str, program: &str) -> Vec<String> {
-    path.split(':')
-        .map(|dir| match dir {
-            "" => program.to_owned(),
-            d if d.ends_with('/') => format!("{d}{program}"),
-            d => format!("{d}/{program}"),
-        })
-        .collect()
-}
-
-impl Prepared {
-    /// Builds everything for `spec` (already validated).
-    pub fn new(spec: &LaunchSpec) -> Result<Self, PrepareError> {
-        let argv = spec
-            .argv
-            .iter()
-            .map(|a| c_string("argv", a.as_bytes()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let env = spec
-            .env
-            .iter()
-            .map(|(k, v)| c_string("env", format!("{k}={v}").as_bytes()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let program_name = spec.argv.first().map(String::as_str).unwrap_or_default();
-        let search_path = spec
-            .env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
-        let program = if program_name.contains('/') {
-            Program::Path(c_string("argv[0]", program_name.as_bytes())?)
-        } else {
-            Program::Search(
-                search_candidates(search_path, program_name)
-                    .into_iter()
-                    .map(|c| c_string("PATH", c.as_bytes()))
-                    .collect::<Result<_, _>>()?,
-            )
-        };
-        let devnull = File::open("/dev/null").map_err(PrepareError::DevNull)?;
-        Ok(Prepared {
-            uid: Uid::from_raw(spec.uid),
-            gid: Gid::from_raw(spec.gid),
-            groups: spec.groups.iter().copied().map(Gid::from_raw).collect(),
-            cwd: c_string("cwd", spec.cwd.as_bytes())?,
-            program,
-            argv_ptrs: pointers(&argv),
-            _argv: argv,
-            env_ptrs: pointers(&env),
-            _env: env,
-            devnull: devnull.into(),
-            drop_msg: format!("cannot drop privileges to uid {}", spec.uid),
-            cwd_msg: format!("cannot enter working directory {}", spec.cwd),
-            not_found_msg: format!(
-                "command not found: {program_name} (searched PATH {search_path})"
-            ),
-        })
-    }
+/// The descriptors the child starts with (all close-on-exec).
+pub struct ChildFds {
+    /// Write end of the error pipe.
+    pub error: RawFd,
+    /// Write ends of the stdout and stderr relay pipes.
+    pub stdout: RawFd,
+    pub stderr: RawFd,
 }
 
 /// A message built on the stack (no allocation after the fork).
@@ -218,9 +129,41 @@ fn reset_signal_dispositions() {
     }
 }
 
-/// Runs in the forked child; never returns. `err_fd` is the write end of the
-/// close-on-exec error pipe.
-pub fn run_child(p: &Prepared, err_fd: RawFd) -> ! {
+/// Writes "0" to `/proc/self/oom_score_adj`.
+fn reset_oom_score_adj() -> Result<(), Errno> {
+    const PATH: &[u8] = b"/proc/self/oom_score_adj\0";
+    // SAFETY: a NUL-terminated static path.
+    let fd = unsafe { libc::open(PATH.as_ptr().cast(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: writing one byte of a static buffer to the descriptor just
+    // opened.
+    let written = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
+    let result = if written == 1 {
+        Ok(())
+    } else {
+        Err(Errno::last())
+    };
+    // SAFETY: closing the descriptor just opened, used nowhere else.
+    unsafe { libc::close(fd) };
+    result
+}
+
+/// `keyctl(2)` with two arguments; `Ok(())` also when the kernel has no
+/// keys at all.
+fn keyctl(operation: libc::c_long, arg2: libc::c_long, arg3: libc::c_long) -> Result<(), Errno> {
+    // SAFETY: the operations used take integer arguments only.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, operation, arg2, arg3) };
+    match Errno::result(r) {
+        Ok(_) | Err(Errno::ENOSYS) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs in the forked child; never returns.
+pub fn run_child(p: &Prepared, fds: &ChildFds) -> ! {
+    let err_fd = fds.error;
     reset_signal_dispositions();
     if let Err(e) = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None) {
         fail(err_fd, &[b"cannot unblock signals"], Some(e));
@@ -230,6 +173,34 @@ pub fn run_child(p: &Prepared, err_fd: RawFd) -> ! {
     }
     if let Err(e) = dup2(p.devnull.as_raw_fd(), libc::STDIN_FILENO) {
         fail(err_fd, &[b"cannot redirect stdin to /dev/null"], Some(e));
+    }
+    if let Err(e) = dup2(fds.stdout, libc::STDOUT_FILENO) {
+        fail(
+            err_fd,
+            &[b"cannot redirect stdout to the output pipe"],
+            Some(e),
+        );
+    }
+    if let Err(e) = dup2(fds.stderr, libc::STDERR_FILENO) {
+        fail(
+            err_fd,
+            &[b"cannot redirect stderr to the output pipe"],
+            Some(e),
+        );
+    }
+
+    // Still root: leave the supervisor's protection from the OOM killer
+    // behind, and set limits a user could not raise.
+    if let Err(e) = reset_oom_score_adj() {
+        if p.oom_protected {
+            fail(err_fd, &[b"cannot reset oom_score_adj to 0"], Some(e));
+        }
+    }
+    for r in &p.rlimits {
+        // SAFETY: setrlimit reads a valid struct.
+        if unsafe { libc::setrlimit(r.resource, &r.limit) } != 0 {
+            fail(err_fd, &[r.msg.as_bytes()], Some(Errno::last()));
+        }
     }
 
     let drop_msg = p.drop_msg.as_bytes();
@@ -249,10 +220,23 @@ pub fn run_child(p: &Prepared, err_fd: RawFd) -> ! {
         fail(err_fd, &[drop_msg, b": root can be regained"], None);
     }
 
+    // As the user, so that the new keyring is the user's.
+    if let Err(e) = keyctl(KEYCTL_JOIN_SESSION_KEYRING, 0, 0) {
+        fail(err_fd, &[b"cannot join a new session keyring"], Some(e));
+    }
+    if let Err(e) = keyctl(KEYCTL_LINK, KEY_SPEC_USER_KEYRING, KEY_SPEC_SESSION_KEYRING) {
+        fail(
+            err_fd,
+            &[b"cannot link the user keyring into the session keyring"],
+            Some(e),
+        );
+    }
+    // SAFETY: umask cannot fail.
+    unsafe { libc::umask(p.umask) };
+
     if let Err(e) = chdir(p.cwd.as_c_str()) {
         fail(err_fd, &[p.cwd_msg.as_bytes()], Some(e));
     }
-
     match &p.program {
         Program::Path(path) => exec(p, path, err_fd),
         Program::Search(candidates) => {
@@ -275,18 +259,5 @@ pub fn run_child(p: &Prepared, err_fd: RawFd) -> ! {
             }
             fail(err_fd, &[p.not_found_msg.as_bytes()], None)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn candidates() {
-        assert_eq!(
-            search_candidates("/a:/b/::rel", "sh"),
-            ["/a/sh", "/b/sh", "sh", "rel/sh"]
-        );
     }
 }

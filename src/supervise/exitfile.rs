@@ -1,12 +1,17 @@
 //! The exit record file: written atomically by the supervisor, read by the
 //! daemon.
 //!
-//! Writing: `<exit_path>.tmp` is opened without following symlinks (and
-//! without blocking on a FIFO), must be a regular file with a single link,
-//! is truncated and set to mode 0600, receives the JSON, is fsynced and
-//! renamed over `exit_path`; then the directory is fsynced. The rename
-//! replaces whatever name `exit_path` was, symlink included, without
-//! following it.
+//! Writing: a stale `<exit_path>.tmp` (left by a crash) is unlinked, whatever
+//! it is; unlinking a symlink or a hard link removes that name only and never
+//! touches what it points to. The temp file is then created afresh with
+//! `O_CREAT|O_EXCL|O_NOFOLLOW|O_NONBLOCK`, mode 0600 (set again with fchmod
+//! whatever the umask), checked to be a regular file with a single link,
+//! filled with the JSON, fsynced and renamed over `exit_path`; then the
+//! directory is fsynced. The rename replaces whatever name `exit_path` was,
+//! symlink included, without following it.
+//!
+//! The supervisor writes the record twice per attempt: when the attempt
+//! starts (`finished_ms: None`) and when it ends.
 
 use super::spec::ExitRecord;
 use std::ffi::OsString;
@@ -85,7 +90,12 @@ pub fn write_exit_record(path: &Path, record: &ExitRecord) -> Result<(), ExitFil
         path: tmp.clone(),
         source,
     };
-    let mut file = no_follow(OpenOptions::new().write(true).create(true).mode(0o600))
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(create(e)),
+    }
+    let mut file = no_follow(OpenOptions::new().write(true).create_new(true).mode(0o600))
         .open(&tmp)
         .map_err(create)?;
     let meta = file.metadata().map_err(create)?;
@@ -96,7 +106,6 @@ pub fn write_exit_record(path: &Path, record: &ExitRecord) -> Result<(), ExitFil
         path: tmp.clone(),
         source,
     };
-    file.set_len(0).map_err(write)?;
     file.set_permissions(Permissions::from_mode(0o600))
         .map_err(write)?;
     file.write_all(&json).map_err(write)?;
@@ -169,21 +178,58 @@ pub fn read_exit_record(path: &Path) -> Result<Option<ExitRecord>, ExitFileError
 
 #[cfg(test)]
 mod tests {
+    use super::super::spec::{FinalUsage, OutputStats};
     use super::*;
+    use std::os::unix::fs::symlink;
 
     fn record() -> ExitRecord {
         ExitRecord {
             task_id: 9,
+            attempt: 2,
+            started_ms: 1,
             pid: Some(123),
             exit_code: Some(0),
             signal: None,
             error: None,
-            finished_ms: Some(1),
-            attempt: 1,
-            started_ms: 1,
+            finished_ms: Some(2),
+            usage: Some(FinalUsage {
+                memory_peak: Some(4096),
+                ..FinalUsage::default()
+            }),
+            output: Some(OutputStats {
+                stdout_bytes: 10,
+                ..OutputStats::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn started_record_and_older_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = exit_record_path(dir.path(), 9);
+        let started = ExitRecord {
+            pid: None,
+            exit_code: None,
+            finished_ms: None,
             usage: None,
             output: None,
-        }
+            ..record()
+        };
+        write_exit_record(&path, &started).unwrap();
+        let read = read_exit_record(&path).unwrap().unwrap();
+        assert!(!read.is_final());
+        assert_eq!(read, started);
+        write_exit_record(&path, &record()).unwrap();
+        assert!(read_exit_record(&path).unwrap().unwrap().is_final());
+        // A record written before attempts existed still reads.
+        std::fs::write(
+            &path,
+            r#"{"task_id":9,"pid":5,"exit_code":0,"signal":null,"error":null,"finished_ms":3}"#,
+        )
+        .unwrap();
+        let old = read_exit_record(&path).unwrap().unwrap();
+        assert_eq!((old.attempt, old.started_ms, &old.usage), (0, 0, &None));
+        assert!(old.is_final());
     }
 
     #[test]
@@ -201,10 +247,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = exit_record_path(dir.path(), 9);
         assert!(read_exit_record(&path).unwrap().is_none());
-        // A stale, wider temp file is reused with the right mode.
+        // A stale temp file (longer, wider, someone else's) is replaced.
         std::fs::write(temp_path(&path), "stale stale stale stale stale").unwrap();
         std::fs::set_permissions(temp_path(&path), Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::chown(temp_path(&path), Some(65534), Some(65534)).unwrap();
         write_exit_record(&path, &record()).unwrap();
+        // A new file: ours, not the stale one's owner.
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0);
         assert_eq!(read_exit_record(&path).unwrap(), Some(record()));
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -217,16 +266,24 @@ mod tests {
         let path = exit_record_path(dir.path(), 9);
         let target = dir.path().join("target");
         std::fs::write(&target, "keep").unwrap();
-        std::os::unix::fs::symlink(&target, &path).unwrap();
+        symlink(&target, &path).unwrap();
         let err = read_exit_record(&path).unwrap_err().to_string();
         assert!(err.starts_with("open exit record "), "{err}");
+        // A hard link or a symlink in place of the temp file is unlinked,
+        // never written through.
         std::fs::hard_link(&target, temp_path(&path)).unwrap();
-        let err = write_exit_record(&path, &record()).unwrap_err().to_string();
-        assert!(
-            err.contains("not a regular file with a single link"),
-            "{err}"
-        );
+        write_exit_record(&path, &record()).unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert_eq!(std::fs::metadata(&target).unwrap().nlink(), 1);
+        symlink(&target, temp_path(&path)).unwrap();
+        write_exit_record(&path, &record()).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert_eq!(read_exit_record(&path).unwrap(), Some(record()));
+        // A directory there cannot be unlinked: an error naming it.
+        std::fs::create_dir(temp_path(&path)).unwrap();
+        let err = write_exit_record(&path, &record()).unwrap_err().to_string();
+        let expected = format!("create exit record {}: ", temp_path(&path).display());
+        assert!(err.starts_with(&expected), "{err}");
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //! the [`LaunchSpec`] line and the `go` line (see [`super::spec`]).
 //!
 //! Validation is strict: anything the child would have to reject after the
-//! fork (a NUL byte, a relative directory, a malformed variable) is refused
-//! here, so that the only errors left after `go` are the user's own.
+//! fork (a NUL byte, a relative directory, a malformed variable, an unknown
+//! resource limit or one whose soft value is above its hard one, a umask
+//! with more than permission bits) is refused here, so that the only errors
+//! left after `go` are the user's own.
 
-use super::spec::{LaunchSpec, GO_LINE};
+use super::prepare::rlimit_resource;
+use super::spec::{LaunchSpec, RlimitSpec, GO_LINE};
 use std::ffi::OsString;
 use std::io::{self, BufRead, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -41,6 +44,18 @@ pub enum InputError {
     Nul(String),
     #[error("launch spec env key {0:?} is empty or contains '='")]
     EnvKey(String),
+    #[error("launch spec attempt must be at least 1")]
+    Attempt,
+    #[error("launch spec umask {0:#o} has bits above 0o777")]
+    Umask(u32),
+    #[error("launch spec rlimit {0:?} is not a known resource")]
+    RlimitName(String),
+    #[error("launch spec rlimit {0:?} is given twice")]
+    RlimitTwice(String),
+    #[error("launch spec rlimit {0:?} has a soft limit above its hard limit")]
+    RlimitOrder(String),
+    #[error("launch spec log_limits.{0} must be between {1} and {max}", max = i64::MAX)]
+    LogLimit(&'static str, u64),
 }
 
 /// Parses the command line: exactly one argument, the task id.
@@ -126,113 +141,48 @@ pub fn validate(spec: &LaunchSpec, task_id: i64) -> Result<(), InputError> {
             return Err(InputError::EnvKey(key.clone()));
         }
     }
+    if spec.attempt < 1 {
+        return Err(InputError::Attempt);
+    }
+    if spec.umask > 0o777 {
+        return Err(InputError::Umask(spec.umask));
+    }
+    for (i, limit) in spec.rlimits.iter().enumerate() {
+        validate_rlimit(limit)?;
+        if spec.rlimits[..i]
+            .iter()
+            .any(|l| l.resource == limit.resource)
+        {
+            return Err(InputError::RlimitTwice(limit.resource.clone()));
+        }
+    }
+    let max = i64::MAX as u64;
+    let limits = &spec.log_limits;
+    if !(1..=max).contains(&limits.max_bytes_per_stream) {
+        return Err(InputError::LogLimit("max_bytes_per_stream", 1));
+    }
+    if limits.min_free_bytes > max {
+        return Err(InputError::LogLimit("min_free_bytes", 0));
+    }
+    Ok(())
+}
+
+/// A known resource, and soft <= hard (unlimited being the largest).
+fn validate_rlimit(limit: &RlimitSpec) -> Result<(), InputError> {
+    if rlimit_resource(&limit.resource).is_none() {
+        return Err(InputError::RlimitName(limit.resource.clone()));
+    }
+    let above = match (limit.soft, limit.hard) {
+        (Some(soft), Some(hard)) => soft > hard,
+        (None, Some(_)) => true,
+        (_, None) => false,
+    };
+    if above {
+        return Err(InputError::RlimitOrder(limit.resource.clone()));
+    }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec() -> LaunchSpec {
-        LaunchSpec {
-            task_id: 4,
-            uid: 1000,
-            gid: 1000,
-            groups: vec![1000],
-            user: "a".into(),
-            argv: vec!["sh".into(), "-c".into(), "true".into()],
-            cwd: "/home/a".into(),
-            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            exit_path: "/var/lib/claudine/exit/4.json".into(),
-            attempt: 1,
-            umask: 0o022,
-            rlimits: vec![],
-            log_limits: crate::supervise::LogLimits {
-                max_bytes_per_stream: 1 << 20,
-                min_free_bytes: 0,
-            },
-        }
-    }
-
-    fn check(edit: impl FnOnce(&mut LaunchSpec)) -> Result<(), InputError> {
-        let mut s = spec();
-        edit(&mut s);
-        validate(&s, 4)
-    }
-
-    #[test]
-    fn validation() {
-        assert!(check(|_| {}).is_ok());
-        assert!(matches!(
-            check(|s| s.task_id = 5),
-            Err(InputError::TaskMismatch { .. })
-        ));
-        assert!(matches!(
-            check(|s| s.argv.clear()),
-            Err(InputError::EmptyArgv)
-        ));
-        assert!(matches!(
-            check(|s| s.argv[0].clear()),
-            Err(InputError::EmptyProgram)
-        ));
-        assert!(matches!(
-            check(|s| s.cwd = "x".into()),
-            Err(InputError::RelativeCwd(_))
-        ));
-        assert!(matches!(
-            check(|s| s.cwd = "/a\0b".into()),
-            Err(InputError::Nul(_))
-        ));
-        assert!(matches!(
-            check(|s| s.argv[2] = "\0".into()),
-            Err(InputError::Nul(_))
-        ));
-        assert!(matches!(
-            check(|s| s.exit_path = "e.json".into()),
-            Err(InputError::RelativeExitPath(_))
-        ));
-        assert!(matches!(
-            check(|s| s.env.push(("A=B".into(), "c".into()))),
-            Err(InputError::EnvKey(_))
-        ));
-        assert!(matches!(
-            check(|s| s.env.push((String::new(), "c".into()))),
-            Err(InputError::EnvKey(_))
-        ));
-        assert!(matches!(
-            check(|s| s.env.push(("A".into(), "\0".into()))),
-            Err(InputError::Nul(_))
-        ));
-    }
-
-    #[test]
-    fn lines() {
-        let line = serde_json::to_string(&spec()).unwrap();
-        let mut input = io::Cursor::new(format!("{line}\ngo\n"));
-        assert_eq!(read_spec(&mut input, 4).unwrap(), spec());
-        assert!(wait_for_go(&mut input));
-        assert!(wait_for_go(&mut io::Cursor::new("go")));
-        assert!(!wait_for_go(&mut io::Cursor::new("g")));
-        assert!(!wait_for_go(&mut io::Cursor::new("gone\n")));
-        assert!(!wait_for_go(&mut io::Cursor::new("")));
-        assert!(matches!(
-            read_spec(&mut io::Cursor::new(""), 4),
-            Err(InputError::Missing)
-        ));
-        assert!(matches!(
-            read_spec(&mut io::Cursor::new("{}\n"), 4),
-            Err(InputError::Parse(_))
-        ));
-    }
-
-    #[test]
-    fn args() {
-        let a = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
-        assert_eq!(parse_args(&a(&["s", "12"])).unwrap(), 12);
-        assert!(matches!(parse_args(&a(&["s"])), Err(InputError::Usage)));
-        assert!(matches!(
-            parse_args(&a(&["s", "x"])),
-            Err(InputError::TaskArg(_))
-        ));
-    }
-}
+#[path = "input_tests.rs"]
+mod tests;

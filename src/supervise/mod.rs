@@ -2,19 +2,32 @@
 //!
 //! - [`input`] reads the argument, the spec line and the `go` line, and
 //!   validates them.
-//! - `child` and `launch` fork, drop privileges and exec the command.
-//! - [`run`] is the main flow of `claudine-supervise`.
+//! - [`run`] is the main flow of `claudine-supervise`: the start record,
+//!   the command, the final record.
+//! - `prepare` builds, before the fork, everything the child uses; `child`
+//!   is the child between `fork` and `execve` (privileges, limits, keyring,
+//!   umask, cwd); `launch` forks, relays and reaps.
+//! - `relay` copies the command's stdout and stderr pipes into the log
+//!   files (`logs`), within the size cap and the free-space reserve
+//!   (`reserve`).
+//! - `usage` reads the scope's final cgroup figures (through
+//!   [`crate::cgroup`]).
 //! - [`exitfile`] writes the exit record here and reads it in the daemon.
 
 mod child;
 pub mod exitfile;
 pub mod input;
 mod launch;
+mod logs;
+mod prepare;
+mod relay;
+mod reserve;
 pub mod run;
 pub mod spec;
+mod usage;
 
 pub use exitfile::{exit_record_path, read_exit_record, write_exit_record, ExitFileError};
 pub use spec::{
-    ExitRecord, FinalUsage, LaunchSpec, LogLimits, OutputStats, RlimitSpec, GO_LINE,
-    LAUNCH_ERROR_EXIT,
+    ExitRecord, FinalUsage, LaunchSpec, LogLimits, OutputStats, RlimitSpec, COMBINED_LOG_FD,
+    GO_LINE, LAUNCH_ERROR_EXIT,
 };

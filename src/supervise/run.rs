@@ -1,16 +1,31 @@
-//! The supervisor's main flow: read the spec, wait for `go`, run the
-//! command, record how it ended.
+//! The supervisor's main flow:
+//!
+//! 1. Before anything else: make sure fd 3 (the combined log) is taken, ask
+//!    for oom_score_adj -1000 (so that the OOM killer takes the command,
+//!    never the one process that records its end), put the process in a
+//!    known state ([`hygiene`]).
+//! 2. Read the task id argument, the spec line and the `go` line; end of
+//!    input before `go` runs nothing.
+//! 3. Ignore the signals a scope stop sends ([`IGNORED`]).
+//! 4. Record durably that attempt N starts (`finished_ms: None`); if that
+//!    cannot be written, run nothing.
+//! 5. Fork the command, relay its output into the logs until it exits, reap
+//!    it, read the scope's final cgroup figures.
+//! 6. Write the final record.
 //!
 //! Exit status: 2 for bad arguments or an invalid spec, 0 when aborted
-//! before `go` or when the exit record was written, 1 when it could not be.
+//! before `go` or when the final record was written, 1 when it could not be.
 
-use super::child::Prepared;
 use super::exitfile::write_exit_record;
 use super::input::{parse_args, read_spec, wait_for_go};
 use super::launch::{launch, Ending};
-use super::spec::{ExitRecord, LaunchSpec, LAUNCH_ERROR_EXIT};
+use super::logs::Logs;
+use super::prepare::Prepared;
+use super::spec::{ExitRecord, LaunchSpec, COMBINED_LOG_FD, LAUNCH_ERROR_EXIT};
+use super::usage::read_final_usage;
 use nix::sys::signal::{signal, SigHandler, Signal};
 use std::ffi::OsString;
+use std::os::fd::IntoRawFd;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Exit status for bad arguments or an invalid spec.
@@ -30,6 +45,8 @@ const IGNORED: [Signal; 4] = [
 /// Runs the supervisor with `args` (argv, program name first) on the
 /// process's stdin/stderr; returns the exit status.
 pub fn main(args: &[OsString]) -> i32 {
+    let combined_log = take_combined_log_fd();
+    let oom_protection = std::fs::write("/proc/self/oom_score_adj", "-1000");
     hygiene();
     let task_id = match parse_args(args) {
         Ok(id) => id,
@@ -55,36 +72,97 @@ pub fn main(args: &[OsString]) -> i32 {
             eprintln!("claudine-supervise: task {task_id}: cannot ignore {sig}: {e}");
         }
     }
-    let record = run(&spec);
-    if let Some(error) = &record.error {
-        eprintln!("claudine: {error}");
+    let mut logs = Logs::standard();
+    if !combined_log {
+        logs.diag("warning: no combined log on fd 3; output goes to .out and .err only");
     }
-    match write_exit_record(&spec.exit_path, &record) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("claudine-supervise: task {task_id}: {e}");
-            EXIT_NO_RECORD
-        }
+    if let Err(e) = &oom_protection {
+        logs.stderr.line(&format!(
+            "claudine: warning: cannot protect the supervisor from the OOM killer \
+             (oom_score_adj -1000): {e}"
+        ));
     }
+    attempt(&spec, &mut logs, oom_protection.is_ok())
 }
 
-/// Runs the command of `spec` and describes its end.
-pub fn run(spec: &LaunchSpec) -> ExitRecord {
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Runs attempt `spec.attempt` from its start record to its final record;
+/// returns the exit status.
+fn attempt(spec: &LaunchSpec, logs: &mut Logs, oom_protected: bool) -> i32 {
     let mut record = ExitRecord {
         task_id: spec.task_id,
+        attempt: spec.attempt,
+        started_ms: now_ms(),
         pid: None,
         exit_code: None,
         signal: None,
         error: None,
         finished_ms: None,
-        attempt: spec.attempt,
-        started_ms: 0,
         usage: None,
         output: None,
     };
-    let finished = Prepared::new(spec)
+    match write_exit_record(&spec.exit_path, &record) {
+        Ok(()) => run(spec, &mut record, logs, oom_protected),
+        Err(e) => {
+            record.exit_code = Some(LAUNCH_ERROR_EXIT);
+            record.error = Some(format!(
+                "cannot record the start of attempt {}: {e}",
+                spec.attempt
+            ));
+            record.finished_ms = Some(now_ms());
+        }
+    }
+    if let Some(error) = &record.error {
+        logs.diag(error);
+    }
+    write_final_record(spec, &record, logs)
+}
+
+/// How long the supervisor keeps trying to write the final record (a full
+/// disk, say) before it gives up; the daemon waits for it meanwhile, so the
+/// exit status is not lost to a passing shortage.
+pub const RECORD_RETRY_SECS: u64 = 30 * 60;
+
+/// Write the final record, retrying once a second while it fails.
+fn write_final_record(spec: &LaunchSpec, record: &ExitRecord, logs: &mut Logs) -> i32 {
+    let mut said = false;
+    for _ in 0..=RECORD_RETRY_SECS {
+        match write_exit_record(&spec.exit_path, record) {
+            Ok(()) => {
+                if said {
+                    logs.diag(&format!("recorded the end of attempt {}", spec.attempt));
+                }
+                return 0;
+            }
+            Err(e) if !said => {
+                logs.diag(&format!(
+                    "cannot record the end of attempt {}: {e}; retrying every second for up to {} min",
+                    spec.attempt,
+                    RECORD_RETRY_SECS / 60
+                ));
+                said = true;
+            }
+            Err(_) => {}
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    logs.diag(&format!(
+        "gave up recording the end of attempt {}",
+        spec.attempt
+    ));
+    EXIT_NO_RECORD
+}
+
+/// Runs the command of `spec` and fills in how it ended.
+fn run(spec: &LaunchSpec, record: &mut ExitRecord, logs: &mut Logs, oom_protected: bool) {
+    let finished = Prepared::new(spec, oom_protected)
         .map_err(|e| e.to_string())
-        .and_then(|prepared| launch(&prepared).map_err(|e| e.to_string()));
+        .and_then(|prepared| launch(&prepared, logs, spec.log_limits).map_err(|e| e.to_string()));
     match finished {
         Err(error) => {
             record.exit_code = Some(LAUNCH_ERROR_EXIT);
@@ -92,6 +170,7 @@ pub fn run(spec: &LaunchSpec) -> ExitRecord {
         }
         Ok(finished) => {
             record.pid = u32::try_from(finished.pid.as_raw()).ok();
+            record.output = Some(finished.output);
             match finished.ending {
                 Ending::Exited(code) => record.exit_code = Some(code),
                 Ending::Signaled(sig) => record.signal = Some(sig),
@@ -106,12 +185,33 @@ pub fn run(spec: &LaunchSpec) -> ExitRecord {
             }
         }
     }
-    record.finished_ms = Some(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-    );
-    record
+    record.finished_ms = Some(now_ms());
+    let (usage, problems) = read_final_usage();
+    for problem in problems {
+        logs.diag(&format!("warning: final usage: {problem}"));
+    }
+    record.usage = Some(usage);
+}
+
+/// Makes sure fd 3, the combined log, is open: if the daemon did not pass
+/// it, `/dev/null` takes the number, so that no file the supervisor opens
+/// later lands there and receives the output. Returns whether it was open.
+fn take_combined_log_fd() -> bool {
+    // SAFETY: F_GETFD only asks for the descriptor's flags.
+    if unsafe { libc::fcntl(COMBINED_LOG_FD, libc::F_GETFD) } >= 0 {
+        return true;
+    }
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let fd = null.into_raw_fd();
+        if fd != COMBINED_LOG_FD {
+            // SAFETY: duplicating and closing the descriptor we just opened.
+            unsafe {
+                libc::dup2(fd, COMBINED_LOG_FD);
+                libc::close(fd);
+            }
+        }
+    }
+    false
 }
 
 /// Puts the process in a known state whatever the daemon left behind: cwd

@@ -62,6 +62,15 @@ pub struct LaunchSpec {
 }
 
 /// One resource limit. `None` is unlimited (RLIM_INFINITY).
+///
+/// The values are what `setrlimit(2)` takes, not the units of
+/// `limits.conf`: bytes for the sizes (core, data, fsize, memlock, rss,
+/// stack, as, msgqueue; limits.conf counts KiB for most of them), seconds
+/// for cpu, and `20 - nice` for nice (the kernel's 1..=40 scale). The
+/// supervisor sets them as root, before dropping privileges, so a hard limit
+/// may be raised. A soft limit above the hard one (an unlimited soft limit
+/// under a finite hard one included), a name given twice and an unknown name
+/// are refused before `go`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RlimitSpec {
@@ -76,10 +85,13 @@ pub struct RlimitSpec {
 #[serde(deny_unknown_fields)]
 pub struct LogLimits {
     /// Most bytes kept per stream (stdout, stderr) and attempt; the rest is
-    /// read and dropped, and the log says so.
+    /// read and dropped, and the log says so. At least 1.
     pub max_bytes_per_stream: u64,
     /// Stop writing while the log filesystem has less than this free (the
-    /// reserve that keeps the daemon's database writable).
+    /// reserve that keeps the daemon's database writable). 0 turns the check
+    /// off. Free space is read at most once a second and once per MiB
+    /// written, so the reserve can be overrun by about one second of output
+    /// (never more than 64 MiB).
     pub min_free_bytes: u64,
 }
 
