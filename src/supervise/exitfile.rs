@@ -59,6 +59,27 @@ pub enum ExitFileError {
     },
 }
 
+impl ExitFileError {
+    /// True for a failure that may pass (no space, quota, I/O): worth
+    /// retrying. A missing directory or a planted file is not.
+    pub fn is_transient(&self) -> bool {
+        let source = match self {
+            ExitFileError::Create { source, .. }
+            | ExitFileError::Write { source, .. }
+            | ExitFileError::Sync { source, .. }
+            | ExitFileError::Rename { source, .. }
+            | ExitFileError::SyncDir { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(
+                libc::ENOSPC | libc::EDQUOT | libc::EIO | libc::EINTR | libc::EAGAIN | libc::ENOMEM
+            )
+        )
+    }
+}
+
 /// Where the record of task `task_id` lives in `dir`: `dir/<id>.json`.
 pub fn exit_record_path(dir: &Path, task_id: i64) -> PathBuf {
     dir.join(format!("{task_id}.json"))
@@ -293,5 +314,19 @@ mod tests {
         std::fs::write(&path, "{").unwrap();
         let err = read_exit_record(&path).unwrap_err().to_string();
         assert!(err.contains(&*path.to_string_lossy()), "{err}");
+    }
+
+    #[test]
+    fn only_passing_failures_are_transient() {
+        let io = |errno| std::io::Error::from_raw_os_error(errno);
+        let p = PathBuf::from("/x");
+        let write = |errno| ExitFileError::Write {
+            path: p.clone(),
+            source: io(errno),
+        };
+        assert!(write(libc::ENOSPC).is_transient());
+        assert!(write(libc::EDQUOT).is_transient());
+        assert!(!write(libc::ENOENT).is_transient());
+        assert!(!ExitFileError::NotPlain { path: p.clone() }.is_transient());
     }
 }

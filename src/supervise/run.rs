@@ -128,7 +128,8 @@ fn attempt(spec: &LaunchSpec, logs: &mut Logs, oom_protected: bool) -> i32 {
 /// exit status is not lost to a passing shortage.
 pub const RECORD_RETRY_SECS: u64 = 30 * 60;
 
-/// Write the final record, retrying once a second while it fails.
+/// Write the final record, retrying once a second while it fails for a
+/// reason that may pass (a full disk).
 fn write_final_record(spec: &LaunchSpec, record: &ExitRecord, logs: &mut Logs) -> i32 {
     let mut said = false;
     for _ in 0..=RECORD_RETRY_SECS {
@@ -138,6 +139,13 @@ fn write_final_record(spec: &LaunchSpec, record: &ExitRecord, logs: &mut Logs) -
                     logs.diag(&format!("recorded the end of attempt {}", spec.attempt));
                 }
                 return 0;
+            }
+            Err(e) if !e.is_transient() => {
+                logs.diag(&format!(
+                    "cannot record the end of attempt {}: {e}",
+                    spec.attempt
+                ));
+                return EXIT_NO_RECORD;
             }
             Err(e) if !said => {
                 logs.diag(&format!(
