@@ -107,9 +107,28 @@ pub async fn serve(
             };
             let Some(uid_slot) = per_uid.enter(cred.uid()) else {
                 warn!(
-                    "uid {} holds {MAX_CONNECTIONS_PER_UID} connections already; closing a new one",
+                    "uid {} holds {MAX_CONNECTIONS_PER_UID} connections already; refusing a new one",
                     cred.uid()
                 );
+                // Answer the one request with a clear error, then close.
+                let uid = cred.uid();
+                let refuse = hyper::service::service_fn(move |_req| async move {
+                    Ok::<_, Infallible>(error_response(ErrorInfo::new(
+                        ErrorCode::QuotaExceeded,
+                        format!(
+                            "uid {uid} already holds {MAX_CONNECTIONS_PER_UID} connections to claudined \
+                             (followers, waiters); close some and retry"
+                        ),
+                    )))
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .keep_alive(false)
+                    .max_buf_size(16 * 1024)
+                    .serve_connection(TokioIo::new(stream), refuse);
+                let _ = conn.await;
+                drop(permit);
                 return;
             };
             // Off the async workers, bounded in time, cached (accounts.rs).

@@ -25,9 +25,10 @@ sec_separation() {
     wait_until 60 "bob's task $ib ends" is_terminal "$ib"
     check_eq "bob's task succeeded" succeeded "$(state_of "$ib")"
     check_eq "bob's task cannot find the key alice's task added (keyctl search @s)" none "$(cat /tmp/sep/b.search 2>&1)"
-    local sa sb; sa=$(cut -d: -f1 /tmp/sep/a.ses); sb=$(cut -d: -f1 /tmp/sep/b.ses)
+    # The keyring's serial: the first field of the second line of `keyctl show @s`.
+    local sa sb; sa=$(awk 'NR==2{print $1}' /tmp/sep/a.keys); sb=$(awk 'NR==2{print $1}' /tmp/sep/b.keys)
     if [[ -n $sa && -n $sb && $sa != "$sb" ]]; then pass "each task has its own session keyring ($sa, $sb)"
-    else fail "each task has its own session keyring"; note "alice: $(cat /tmp/sep/a.ses) bob: $(cat /tmp/sep/b.ses)"; fi
+    else fail "each task has its own session keyring"; note "alice: $(cat /tmp/sep/a.keys) bob: $(cat /tmp/sep/b.keys)"; fi
     check_eq "alice's session keyring is owned by alice" "$(id -u alice)" "$(awk '{print $3}' /tmp/sep/a.ses)"
     check_eq "bob's session keyring is owned by bob" "$(id -u bob)" "$(awk '{print $3}' /tmp/sep/b.ses)"
     check_match "alice's session keyring links her user keyring (as pam_keyinit does)" "_uid\.$(id -u alice)" "$(cat /tmp/sep/a.keys)"
@@ -173,14 +174,19 @@ sec_flood() {
         bash -c '[[ $(curl -s --unix-socket '"$SOCK"' http://localhost/v1/status | jq ".log_followers + .waiters") -ge 60 ]]'
     note "followers $(status_field log_followers), waiters $(status_field waiters)"
     check_eq "claudined still uses the inotify instances it had ($before), one for every follower" "$before" "$(inotify_fds)"
+    ctl alice list
+    check_eq "alice's 65th connection gets an answer, not a hang-up: exit 1" 1 "$RC"
+    check_match "... saying why" 'already holds 64 connections' "$ERR"
     local t0; t0=$(now_ms)
     ctl bob list
     check_eq "bob is served meanwhile" 0 "$RC"
     note "bob's list took $(( $(now_ms) - t0 )) ms"
-    kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null
+    # The clients are runuser's children: kill them, not the subshells.
+    pkill -u alice -f 'claudinectl (logs -f|wait)'
+    wait "${pids[@]}" 2>/dev/null
     wait_until 10 "disconnected waiters are dropped" status_is waiters 0
     wait_until 10 "disconnected followers are dropped" status_is log_followers 0
-    ctl alice cancel "$id"
+    ctl root cancel "$id"
 }
 
 # ============================================================ disk full
