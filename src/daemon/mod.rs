@@ -18,6 +18,7 @@ pub mod hooks;
 mod launch;
 pub mod logs;
 mod pidfd;
+pub mod prom;
 mod reconcile;
 mod requests;
 pub mod rlimits;
