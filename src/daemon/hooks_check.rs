@@ -31,7 +31,7 @@ fn default_timeout_ms() -> u64 {
     DEFAULT_TIMEOUT_MS
 }
 
-/// Why [`Hooks::start`] refused a configuration. `index` is the position of
+/// Why [`super::Hooks::start`] refused a configuration. `index` is the position of
 /// the `[[hooks]]` table, from 0.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
