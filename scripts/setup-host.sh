@@ -2,7 +2,9 @@
 # scripts/setup-host.sh [--no-vm] - install what building and testing claudine
 # needs on a Debian 12 host. Idempotent: installs only what is missing.
 #   apt:    build-essential pkg-config debhelper dpkg-dev fakeroot lintian curl
-#           ca-certificates, and for the VM tests qemu-system-x86 mmdebstrap
+#           ca-certificates python3 python3-prometheus-client (the metrics tests
+#           parse the endpoint's text with it; pip when python3 on PATH is not
+#           Debian's), and for the VM tests qemu-system-x86 mmdebstrap
 #           e2fsprogs (skipped with --no-vm)
 #   Rust:   rustup (minimal profile + rustfmt, clippy) into ~/.cargo if cargo is
 #           not on PATH; the other scripts add ~/.cargo/bin to PATH themselves.
@@ -17,7 +19,8 @@ case ${1:-} in
     *) echo "usage: $0 [--no-vm]" >&2; exit 2 ;;
 esac
 
-pkgs=(build-essential pkg-config debhelper dpkg-dev fakeroot lintian curl ca-certificates)
+pkgs=(build-essential pkg-config debhelper dpkg-dev fakeroot lintian curl ca-certificates
+    python3 python3-prometheus-client)
 ((vm)) && pkgs+=(qemu-system-x86 mmdebstrap e2fsprogs)
 
 missing=()
@@ -30,6 +33,14 @@ if ((${#missing[@]})); then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 else
     say "host packages: all present"
+fi
+
+# A python3 on PATH that is not Debian's (pyenv, a venv) does not see the
+# Debian module: give it its own copy.
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+    say "python3 -m pip install prometheus-client (for $(command -v python3))"
+    python3 -m pip install --quiet prometheus-client >&2
+    python3 -c 'import prometheus_client' || die "python3 cannot import prometheus_client"
 fi
 
 if ! command -v cargo >/dev/null; then

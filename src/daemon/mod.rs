@@ -14,9 +14,11 @@ pub mod actor;
 mod endings;
 #[cfg(feature = "fault-injection")]
 mod fault;
+pub mod hooks;
 mod launch;
 pub mod logs;
 mod pidfd;
+pub mod prom;
 mod reconcile;
 mod requests;
 pub mod rlimits;
