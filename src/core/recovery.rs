@@ -55,7 +55,7 @@ pub fn recover(t: &Task, ev: &Evidence) -> Recovery {
     } else if ev.started {
         Recovery::Interrupted {
             reason: format!(
-                "attempt {attempt} started in {unit} but ended without an exit status (supervisor killed, scope stopped from outside, or host reboot)"
+                "attempt {attempt} started in {unit}, which vanished without an exit status (supervisor killed, scope stopped from outside, or host reboot)"
             ),
         }
     } else if t.state() == TaskState::Starting {
