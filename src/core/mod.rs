@@ -10,6 +10,7 @@ pub mod queue;
 pub mod recovery;
 pub mod task;
 pub mod transition;
+pub mod units;
 
 pub use admission::{admit, Admission, AdmissionPolicy, HostSample, Load};
 pub use queue::ReadyQueue;
