@@ -6,6 +6,7 @@
 //! to do, so the whole module is tested with plain, fast unit tests.
 
 pub mod admission;
+pub mod history;
 pub mod queue;
 pub mod recovery;
 pub mod task;
@@ -13,6 +14,7 @@ pub mod transition;
 pub mod units;
 
 pub use admission::{admit, Admission, AdmissionPolicy, HostSample, Load};
+pub use history::{History, HistoryPolicy, Sample};
 pub use queue::ReadyQueue;
 pub use recovery::{recover, Evidence, Recovery};
 pub use task::{
