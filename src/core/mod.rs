@@ -6,17 +6,22 @@
 //! to do, so the whole module is tested with plain, fast unit tests.
 
 pub mod admission;
+pub mod event_detail;
+pub mod events;
 pub mod history;
 pub mod queue;
 pub mod recovery;
+pub mod stall;
 pub mod task;
 pub mod transition;
 pub mod units;
 
 pub use admission::{admit, Admission, AdmissionPolicy, HostSample, Load};
+pub use events::{EventDetail, EventKind, TaskEvent};
 pub use history::{History, HistoryPolicy, Sample};
 pub use queue::ReadyQueue;
 pub use recovery::{recover, Evidence, Recovery};
+pub use stall::{StallChange, StallPolicy, StallWatch};
 pub use task::{
     parse_unit_name, unit_name, Active, NewTask, Outcome, Priority, Status, StatusFields, Task,
     TaskId, TaskState, Waiting, DEFAULT_UMASK,
