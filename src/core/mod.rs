@@ -4,16 +4,31 @@
 //! Nothing in here does I/O, reads a clock or touches async: every function
 //! takes the facts it needs (including "now") as arguments and returns what
 //! to do, so the whole module is tested with plain, fast unit tests.
+//!
+//! Monitoring's decisions live here too: the event model (`events`,
+//! `event_detail`), stall detection (`stall`), memory thresholds with
+//! hysteresis (`memwatch`), the bounded metrics history (`history`) and the
+//! sizes and durations users type and read (`units`).
 
 pub mod admission;
+pub mod event_detail;
+pub mod events;
+pub mod history;
+pub mod memwatch;
 pub mod queue;
 pub mod recovery;
+pub mod stall;
 pub mod task;
 pub mod transition;
+pub mod units;
 
 pub use admission::{admit, Admission, AdmissionPolicy, HostSample, Load};
+pub use events::{EventDetail, EventKind, TaskEvent};
+pub use history::{History, HistoryPolicy, Sample};
+pub use memwatch::{MemWatch, MemoryChange, MemoryPolicy};
 pub use queue::ReadyQueue;
 pub use recovery::{recover, Evidence, Recovery};
+pub use stall::{StallChange, StallPolicy, StallWatch};
 pub use task::{
     parse_unit_name, unit_name, Active, NewTask, Outcome, Priority, Status, StatusFields, Task,
     TaskId, TaskState, Waiting, DEFAULT_UMASK,
