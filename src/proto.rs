@@ -30,7 +30,7 @@
 //! connection is closed. Another user's task answers exactly like a task that
 //! does not exist (404 `not_found`), so ids cannot be probed.
 
-use crate::core::{Priority, Task, TaskId, TaskState};
+use crate::core::{Limits, Priority, Task, TaskId, TaskState};
 use crate::store::AttemptRow;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -61,6 +61,9 @@ pub struct SubmitRequest {
     /// sends the caller's own.
     #[serde(default)]
     pub umask: Option<u32>,
+    /// Hard and soft limits (`--memory-max`, `--max-pids`, ...).
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +117,9 @@ pub struct TaskView {
     /// The command's umask.
     #[serde(default)]
     pub umask: u32,
+    /// The limits it was submitted with.
+    #[serde(default)]
+    pub limits: Limits,
     /// A queued task does not start before this time (ms).
     #[serde(default)]
     pub eligible_ms: Option<i64>,
@@ -151,6 +157,7 @@ impl TaskView {
             waiting_reason,
             attempts: t.attempts,
             umask: t.umask,
+            limits: t.limits.clone(),
             eligible_ms: f.eligible_ms,
             attempt_history: None,
         }

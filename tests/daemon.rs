@@ -84,8 +84,8 @@ impl Scopes for FakeScopes {
     ) -> BoxFuture<'a, Result<(), SystemdError>> {
         Box::pin(async move {
             self.call(format!(
-                "start {} pid {} ({})",
-                spec.unit, spec.pid, spec.description
+                "start {} pid {} ({}) {:?}",
+                spec.unit, spec.pid, spec.description, spec.properties
             ));
             let mut open = self.open.subscribe();
             let _ = open.wait_for(|o| *o).await;
@@ -745,7 +745,7 @@ fn the_scope_description_names_only_the_task() {
         .find(|c| c.starts_with("start "))
         .unwrap();
     assert!(
-        start.ends_with(&format!("(claudine task {id} (attempt 1))")),
+        start.contains(&format!("(claudine task {id} (attempt 1))")),
         "{start}"
     );
     assert!(
@@ -873,4 +873,53 @@ fn the_task_gets_the_submitters_umask() {
         0o640
     );
     assert_eq!(d.json(&id)["umask"], 0o027);
+}
+
+/// Hard limits become the scope's properties; soft above hard is refused.
+#[test]
+fn limits_become_scope_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let scopes = Arc::new(FakeScopes::default());
+    let d = Daemon::start(dir.path(), scopes.clone(), None);
+    let id = d.submit(&[
+        "--memory-max",
+        "64M",
+        "--max-pids",
+        "8",
+        "--cpu-weight",
+        "50",
+        "--cpu-quota",
+        "150%",
+        "--memory-warn",
+        "32M",
+        "--",
+        "true",
+    ]);
+    assert_eq!(d.ctl(&["wait", &id]).status.code(), Some(0));
+    let start = scopes
+        .calls()
+        .into_iter()
+        .find(|c| c.starts_with("start "))
+        .unwrap();
+    assert!(
+        start.contains("memory_max: Some(67108864), tasks_max: Some(8), cpu_weight: Some(50), cpu_quota_per_sec_usec: Some(1500000)"),
+        "{start}"
+    );
+    let v = d.json(&id);
+    assert_eq!(v["limits"]["memory_warn"], 32 << 20, "{v}");
+    let out = d.ctl(&[
+        "submit",
+        "--memory-warn",
+        "2G",
+        "--memory-max",
+        "1G",
+        "--",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("above the memory limit"),
+        "{}",
+        text(&out.stderr)
+    );
 }

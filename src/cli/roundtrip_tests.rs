@@ -233,7 +233,8 @@ async fn submit_sends_an_absolute_cwd_and_prints_the_id() {
     assert_eq!(
         body,
         json!({"argv": ["claude", "-p", "fix it"], "cwd": real.to_str().unwrap(),
-               "priority": "P0", "env": {"A": "1"}, "inherit_env": false, "umask": umask})
+               "priority": "P0", "env": {"A": "1"}, "inherit_env": false, "umask": umask,
+               "limits": {}})
     );
     let (code, out, _) = run_cli(&["--json", "--socket", &sock(&dir), "submit", "true"]).await;
     assert_eq!((code, out.as_str()), (0, "{\"id\":12}\n"));

@@ -88,6 +88,7 @@ mod tests {
                 env: vec![],
                 inherit_env: false,
                 umask: 0o022,
+                limits: Default::default(),
                 created_ms: 0,
             },
         );

@@ -250,6 +250,8 @@ pub struct Task {
     pub inherit_env: bool,
     /// The command's umask.
     pub umask: u32,
+    /// What it may use (hard limits are the scope's properties).
+    pub limits: super::Limits,
     /// Unix time in milliseconds.
     pub created_ms: i64,
     /// Launch attempts made so far (the number of the current or last one).
@@ -271,6 +273,7 @@ pub struct NewTask {
     pub env: Vec<(String, String)>,
     pub inherit_env: bool,
     pub umask: u32,
+    pub limits: super::Limits,
     pub created_ms: i64,
 }
 
@@ -303,6 +306,7 @@ impl Task {
             env: new.env,
             inherit_env: new.inherit_env,
             umask: new.umask,
+            limits: new.limits,
             created_ms: new.created_ms,
             attempts: 0,
             status: Status::Queued(Waiting::default()),

@@ -15,6 +15,7 @@ fn task(id: TaskId) -> Task {
             env: vec![("SECRET".into(), "x".into())],
             inherit_env: false,
             umask: 0o022,
+            limits: Default::default(),
             created_ms: 1,
         },
     )

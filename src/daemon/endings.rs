@@ -18,6 +18,7 @@
 //! [`Event::UnitGone`]: super::actor::Event::UnitGone
 
 use super::actor::{now_ms, Actor, Event, LaunchError};
+use crate::core::memwatch::kill_reason;
 use crate::core::{recover, Evidence, Recovery, Task, TaskId, TaskState, Transition};
 use crate::store::AttemptEnd;
 use crate::supervise::{exit_record_path, read_exit_record, ExitRecord};
@@ -148,11 +149,24 @@ impl Actor {
                     usage: r.usage.clone(),
                     output: r.output.clone(),
                 };
+                // Killed by the kernel at the task's memory limit: say so.
+                // (The command itself, or a shell that reports its child's
+                // SIGKILL as status 137.)
+                let oom_killed = (r.signal == Some(libc::SIGKILL)
+                    || r.exit_code == Some(128 + libc::SIGKILL))
+                    && r.usage
+                        .as_ref()
+                        .and_then(|u| u.memory_oom_kill)
+                        .is_some_and(|n| n > 0);
+                let error = match oom_killed {
+                    true => Some(kill_reason(task.limits.memory_max)),
+                    false => r.error.clone(),
+                };
                 let ev = Transition::Exited {
                     attempt,
                     exit_code: r.exit_code,
                     signal: r.signal,
-                    error: r.error.clone(),
+                    error,
                     now_ms: now,
                 };
                 match self.transition_with(task, ev, Some(&end)) {

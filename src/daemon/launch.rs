@@ -36,6 +36,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 struct Prepared {
+    /// The scope's resource-control properties (the task's hard limits).
+    properties: ScopeProperties,
     child: Child,
     stdin: ChildStdin,
     spec_line: Vec<u8>,
@@ -209,7 +211,15 @@ fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
         .stdin
         .take()
         .ok_or_else(|| Prep::Later("supervisor has no stdin pipe".into()))?;
+    let l = &task.limits;
     Ok(Prepared {
+        properties: ScopeProperties {
+            memory_high: None,
+            memory_max: l.memory_max,
+            tasks_max: l.max_pids,
+            cpu_weight: l.cpu_weight,
+            cpu_quota_per_sec_usec: l.cpu_quota_per_sec_usec(),
+        },
         child,
         stdin,
         spec_line,
@@ -226,6 +236,7 @@ async fn run(
     mut abort: oneshot::Receiver<()>,
 ) {
     let Prepared {
+        properties: props,
         mut child,
         mut stdin,
         spec_line,
@@ -233,7 +244,6 @@ async fn run(
     } = p;
     let unit = crate::core::unit_name(id);
     let description = describe(id, attempt);
-    let props = ScopeProperties::default();
     let fail = LaunchError::new;
     let result = async {
         stdin

@@ -44,6 +44,7 @@ impl Actor {
                 "umask {umask:o} is out of range: give an octal value from 000 to 777"
             )));
         }
+        req.limits.validate().map_err(invalid)?;
         let new = NewTask {
             owner_uid: caller.uid,
             owner_name: caller.name.clone(),
@@ -57,6 +58,7 @@ impl Actor {
                 .collect(),
             inherit_env: req.inherit_env,
             umask,
+            limits: req.limits,
             created_ms: now_ms(),
         };
         self.check_quota(caller, &new)?;

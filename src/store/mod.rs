@@ -85,7 +85,7 @@ pub struct Store {
 
 const TASK_COLUMNS: &str = "id, owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, \
      created_ms, started_ms, finished_ms, exit_code, signal, reason, cancel_requested, supervisor_pid, attempts, \
-     umask, eligible_ms";
+     umask, eligible_ms, limits";
 
 impl Store {
     /// Open (or create) the database at `path`.
@@ -198,8 +198,8 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(err("begin submit"))?;
         tx.execute(
-            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms, umask)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms, umask, limits)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 new.owner_uid,
                 new.owner_name,
@@ -209,7 +209,8 @@ impl Store {
                 json(&new.env),
                 new.inherit_env,
                 new.created_ms,
-                new.umask
+                new.umask,
+                json(&new.limits)
             ],
         )
         .map_err(err("insert task"))?;
@@ -422,6 +423,7 @@ impl Store {
             env: serde_json::from_str(&r.env).map_err(|e| bad("env", e.to_string()))?,
             inherit_env: r.inherit_env,
             umask: r.umask,
+            limits: serde_json::from_str(&r.limits).map_err(|e| bad("limits", e.to_string()))?,
             created_ms: r.created_ms,
             attempts: r.attempts,
             status,
@@ -450,6 +452,7 @@ pub(crate) struct RawTask {
     attempts: u32,
     umask: u32,
     eligible_ms: Option<i64>,
+    limits: String,
 }
 
 fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
@@ -474,6 +477,7 @@ fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
         attempts: r.get(17)?,
         umask: r.get(18)?,
         eligible_ms: r.get(19)?,
+        limits: r.get(20)?,
     })
 }
 

@@ -65,6 +65,10 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT id, attempts, created_ms, supervisor_pid, started_ms FROM tasks
         WHERE state IN ('starting', 'running') AND attempts > 0;
     "#,
+    // 2 -> 3: the limits a task was submitted with (JSON).
+    r#"
+    ALTER TABLE tasks ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
+    "#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

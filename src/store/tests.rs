@@ -15,6 +15,7 @@ fn new_task(uid: u32, prio: Priority, t: i64) -> NewTask {
         env: vec![("TOKEN".into(), "secret".into())],
         inherit_env: false,
         umask: 0o027,
+        limits: Default::default(),
         created_ms: t,
     }
 }

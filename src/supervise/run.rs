@@ -107,7 +107,17 @@ fn attempt(spec: &LaunchSpec, logs: &mut Logs, oom_protected: bool) -> i32 {
         output: None,
     };
     match write_exit_record(&spec.exit_path, &record) {
-        Ok(()) => run(spec, &mut record, logs, oom_protected),
+        Ok(()) => {
+            // A relaunch says so in the log (.err and .log; stdout stays the
+            // command's own), so a reader sees where each attempt begins.
+            if spec.attempt > 1 {
+                logs.diag(&format!(
+                    "attempt {} of task {}",
+                    spec.attempt, spec.task_id
+                ));
+            }
+            run(spec, &mut record, logs, oom_protected)
+        }
         Err(e) => {
             record.exit_code = Some(LAUNCH_ERROR_EXIT);
             record.error = Some(format!(

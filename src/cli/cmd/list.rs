@@ -166,6 +166,7 @@ pub(crate) mod tests {
             waiting_reason: None,
             attempts: 0,
             umask: 0o022,
+            limits: Default::default(),
             eligible_ms: None,
             attempt_history: None,
         }

@@ -120,12 +120,57 @@ where
     if t.attempts > 1 {
         fields.push(("attempts", t.attempts.to_string()));
     }
+    if let Some(limits) = limits_line(&t.limits) {
+        fields.push(("limits", limits));
+    }
+    if let Some(last) = t.attempt_history.as_ref().and_then(|h| h.last()) {
+        if let Some(peak) = last.usage.as_ref().and_then(|u| u.memory_peak) {
+            fields.push(("memory peak", crate::core::units::format_bytes(peak)));
+        }
+        if let Some(out) = &last.output {
+            let dropped = out.stdout_dropped + out.stderr_dropped;
+            if dropped > 0 {
+                fields.push((
+                    "output cut",
+                    format!(
+                        "{} dropped (log_max_mb or disk reserve)",
+                        crate::core::units::format_bytes(dropped)
+                    ),
+                ));
+            }
+        }
+    }
     let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
     let mut out = String::new();
     for (key, value) in fields {
         out.push_str(&format!("{:width$} {value}\n", format!("{key}:")));
     }
     out
+}
+
+/// The task's limits in one line, `None` if it has none.
+fn limits_line(l: &crate::core::Limits) -> Option<String> {
+    use crate::core::units::{format_bytes, format_duration_ms};
+    let mut parts = Vec::new();
+    if let Some(b) = l.memory_warn {
+        parts.push(format!("memory warn {}", format_bytes(b)));
+    }
+    if let Some(b) = l.memory_max {
+        parts.push(format!("memory max {}", format_bytes(b)));
+    }
+    if let Some(n) = l.max_pids {
+        parts.push(format!("pids max {n}"));
+    }
+    if let Some(w) = l.cpu_weight {
+        parts.push(format!("cpu weight {w}"));
+    }
+    if let Some(q) = l.cpu_quota_percent {
+        parts.push(format!("cpu quota {q}%"));
+    }
+    if let Some(ms) = l.stall_after_ms {
+        parts.push(format!("stall after {}", format_duration_ms(ms)));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use crate::cli::client::Client;
 use crate::cli::error::CliError;
 use crate::cli::{exit, Output};
-use crate::core::Priority;
+use crate::core::{Limits, Priority};
 use crate::proto::SubmitRequest;
 use clap::error::ErrorKind;
 use clap::Args;
@@ -52,6 +52,32 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "OCTAL", value_parser = parse_umask)]
     pub umask: Option<u32>,
 
+    /// Warn (event task:high-memory) when the task uses more memory than
+    /// this, e.g. 2G; nothing is stopped
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_warn: Option<u64>,
+
+    /// Hard memory limit, e.g. 4G: the kernel kills the task there, and
+    /// nothing else on the host is touched
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_max: Option<u64>,
+
+    /// Most processes and threads the task may have at once
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pids: Option<u64>,
+
+    /// Relative CPU weight, 1..10000 (default 100)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10000))]
+    pub cpu_weight: Option<u64>,
+
+    /// CPU time limit in percent of one core, e.g. 150% (one and a half cores)
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+    pub cpu_quota: Option<u64>,
+
+    /// Report the task as stalled after this long without output, e.g. 10m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub stall_after: Option<i64>,
+
     /// The command and its arguments, best after `--`
     #[arg(value_name = "CMD", num_args = 1.., trailing_var_arg = true)]
     pub command: Vec<String>,
@@ -73,6 +99,25 @@ impl SubmitArgs {
             )),
             Some(_) => Ok(()),
         }
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    crate::core::units::parse_positive_size(s)
+}
+
+fn parse_duration(s: &str) -> Result<i64, String> {
+    crate::core::units::parse_positive_duration(s)
+}
+
+/// `150%` or `150`: percent of one CPU.
+fn parse_percent(s: &str) -> Result<u64, String> {
+    let digits = s.strip_suffix('%').unwrap_or(s);
+    match digits.parse::<u64>() {
+        Ok(p) if p >= 1 => Ok(p),
+        _ => Err(format!(
+            "invalid CPU quota {s:?}: expected a whole percentage of one core, like 50% or 200%"
+        )),
     }
 }
 
@@ -128,6 +173,14 @@ pub async fn run(client: &Client, args: SubmitArgs, o: &mut Output<'_>) -> Resul
         env,
         inherit_env: args.inherit_env,
         umask: Some(args.umask.unwrap_or_else(own_umask)),
+        limits: Limits {
+            memory_warn: args.memory_warn,
+            memory_max: args.memory_max,
+            max_pids: args.max_pids,
+            cpu_weight: args.cpu_weight,
+            cpu_quota_percent: args.cpu_quota,
+            stall_after_ms: args.stall_after,
+        },
     };
     let answer = client.submit(&req).await?;
     if o.json {
@@ -229,6 +282,52 @@ mod tests {
         );
         for bad in ["888", "1000", "", "x", "-1"] {
             assert!(submit(&["--umask", bad, "--", "ls"]).is_err(), "{bad}");
+        }
+        let l = submit(&[
+            "--memory-warn",
+            "2G",
+            "--memory-max",
+            "4G",
+            "--max-pids",
+            "64",
+            "--cpu-weight",
+            "50",
+            "--cpu-quota",
+            "150%",
+            "--stall-after",
+            "10m",
+            "--",
+            "ls",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                l.memory_warn,
+                l.memory_max,
+                l.max_pids,
+                l.cpu_weight,
+                l.cpu_quota,
+                l.stall_after
+            ),
+            (
+                Some(2 << 30),
+                Some(4 << 30),
+                Some(64),
+                Some(50),
+                Some(150),
+                Some(600_000)
+            )
+        );
+        for (flag, bad) in [
+            ("--memory-max", "4Gb"),
+            ("--memory-max", "-1"),
+            ("--memory-warn", "10 parsecs"),
+            ("--stall-after", "10 parsecs"),
+            ("--cpu-weight", "0"),
+            ("--cpu-quota", "0%"),
+            ("--max-pids", "0"),
+        ] {
+            assert!(submit(&[flag, bad, "--", "ls"]).is_err(), "{flag} {bad}");
         }
         assert_eq!(s.command, ["ls", "-l", "--cwd", "/"]);
         assert_eq!(s.cwd, None);

@@ -18,6 +18,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")" || exit 125
 source ./lib.sh
 # shellcheck source=foundation.sh
 source ./foundation.sh
+# shellcheck source=monitoring.sh
+source ./monitoring.sh
 [[ -f suite.env ]] && source ./suite.env
 exec 2>&1   # one stream, in order
 export LC_ALL=C.UTF-8 2>/dev/null || true
@@ -702,7 +704,7 @@ sec_remove() {
 }
 
 # ============================================================ main
-SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped remove)
+SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh limits restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped remove)
 if [[ -n ${SUITE_ONLY:-} ]]; then
     # shellcheck disable=SC2206
     SECTIONS=(install $SUITE_ONLY)

@@ -1,0 +1,49 @@
+# tests/vm/guest/monitoring.sh - sections of the acceptance suite for the
+# monitoring issue that exist so far: per-task hard limits as the scope's
+# properties, enforced by the kernel. Sourced by suite.sh after lib.sh.
+# shellcheck shell=bash
+
+scope_prop() { systemctl show -P "$2" "claudine-task-$1.scope" 2>/dev/null; }
+sec_limits() {
+    begin "limits: --memory-max and --max-pids are the kernel's, CPU weight and quota are set, bad values refused"
+    rm -rf /tmp/lim; mkdir -m 1777 /tmp/lim
+    local m n p c
+    m=$(submit alice --memory-max 64M -- tail -c 300000000 /dev/zero)
+    n=$(submit alice -- sh -c 'sleep 3; echo neighbour fine')
+    p=$(submit alice --max-pids 8 -- sh -c 'for i in $(seq 1 30); do sleep 4 & done; wait')
+    c=$(submit alice --cpu-weight 50 --cpu-quota 150% --memory-warn 1G --stall-after 10m -- sleep 6)
+    wait_until 30 "the pid-limited task runs" is_state "$p" running
+    check_eq "TasksMax of its scope is 8" 8 "$(scope_prop "$p" TasksMax)"
+    check_eq "... and the kernel's pids.max too" 8 "$(cat "/sys/fs/cgroup/claudine.slice/claudine-task-$p.scope/pids.max" 2>&1)"
+    wait_until 30 "the CPU-limited task runs" is_state "$c" running
+    check_eq "CPUWeight of its scope is 50" 50 "$(scope_prop "$c" CPUWeight)"
+    check_match "CPUQuotaPerSecUSec is 1.5 s" '^1\.5(0*)s$' "$(scope_prop "$c" CPUQuotaPerSecUSec)"
+    check_eq "... and the kernel's cpu.max" "150000 100000" "$(cat "/sys/fs/cgroup/claudine.slice/claudine-task-$c.scope/cpu.max" 2>&1)"
+    ctl alice status "$c"
+    check_match "status shows the limits" 'limits: +memory warn 1 GiB, cpu weight 50, cpu quota 150%, stall after 10 min' "$OUT"
+    wait_until 90 "the memory hog ends" is_terminal "$m"
+    check_eq "it failed" failed "$(state_of "$m")"
+    check_eq "the reason says the kernel killed it at its limit" \
+        "killed by the kernel: memory limit 64 MiB reached" "$(field "$m" reason)"
+    check "the kernel's oom_kill count is in its attempt record" \
+        test "$(task_json "$m" | jq '.attempt_history[-1].usage.memory_oom_kill // 0')" -ge 1
+    check "its peak stayed at the limit" \
+        test "$(task_json "$m" | jq '.attempt_history[-1].usage.memory_peak // 0')" -le $((64 << 20))
+    wait_until 60 "its neighbour finished" is_terminal "$n"
+    check_eq "... and succeeded: nothing else was touched" succeeded "$(state_of "$n")"
+    check "claudined still answers" daemon_answers
+    wait_until 60 "the pid-limited task ends" is_terminal "$p"
+    check_match "its forks beyond 8 failed" 'fork|Resource temporarily unavailable' "$(cat "$STATE/logs/$p.err")"
+    ctl alice submit --memory-warn 2G --memory-max 1G -- true
+    check_eq "a soft limit above the hard one is refused (exit 1)" 1 "$RC"
+    check_match "... saying so" 'memory warning level 2 GiB is above the memory limit 1 GiB' "$ERR"
+    ctl alice submit --memory-max 4Gb -- true
+    check_eq "--memory-max 4Gb is a usage error (exit 2)" 2 "$RC"
+    check_match "... naming the flag and the fix" "memory-max.*4Gb.*e\.g\. 4G" "$ERR"
+    ctl alice submit --stall-after "10 parsecs" -- true
+    check_eq "--stall-after '10 parsecs' is a usage error (exit 2)" 2 "$RC"
+    ctl alice submit --cpu-weight 0 -- true
+    check_eq "--cpu-weight 0 is a usage error (exit 2)" 2 "$RC"
+    local raw; raw=$(curl -s --unix-socket "$SOCK" -d '{"argv":["true"],"cwd":"/tmp","limits":{"memory_max":1024}}' http://localhost/v1/tasks)
+    check_match "the API refuses a 1 KiB memory limit with a clear message" 'memory-max 1 KiB is too small' "$raw"
+}
