@@ -77,18 +77,7 @@ fn fail(err_fd: RawFd, parts: &[&[u8]], errno: Option<Errno>) -> ! {
     if let Some(e) = errno {
         let _ = write!(msg, ": {} (os error {})", e.desc(), e as i32);
     }
-    let mut done = 0;
-    while done < msg.len {
-        // SAFETY: writing initialised bytes of a live buffer to a raw fd.
-        let n = unsafe { libc::write(err_fd, msg.bytes[done..].as_ptr().cast(), msg.len - done) };
-        if n > 0 {
-            done += n as usize;
-        } else if n < 0 && Errno::last() == Errno::EINTR {
-            continue;
-        } else {
-            break;
-        }
-    }
+    super::logs::write_fd(err_fd, &msg.bytes[..msg.len]);
     // SAFETY: leaving the forked child without running the parent's atexit
     // handlers or flushing its buffers.
     unsafe { libc::_exit(LAUNCH_ERROR_EXIT) }

@@ -10,6 +10,26 @@ use super::spec::COMBINED_LOG_FD;
 use nix::errno::Errno;
 use std::os::fd::RawFd;
 
+/// Writes all of `bytes` to `fd`, retrying short writes and EINTR; returns
+/// how many bytes were written. Allocates nothing, so the forked child uses
+/// it too.
+pub fn write_fd(fd: RawFd, bytes: &[u8]) -> usize {
+    let mut done = 0;
+    while done < bytes.len() {
+        let rest = &bytes[done..];
+        // SAFETY: writing initialised bytes of a live slice to a raw fd.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n > 0 {
+            done += n as usize;
+        } else if n < 0 && Errno::last() == Errno::EINTR {
+            continue;
+        } else {
+            break;
+        }
+    }
+    done
+}
+
 /// One log descriptor (not owned: it lives as long as the process).
 #[derive(Debug)]
 pub struct LogFile {
@@ -32,19 +52,7 @@ impl LogFile {
     /// Writes all of `bytes`, retrying short writes; returns how many bytes
     /// were written (fewer only if the file refused more: full, I/O error).
     pub fn write(&mut self, bytes: &[u8]) -> usize {
-        let mut done = 0;
-        while done < bytes.len() {
-            let rest = &bytes[done..];
-            // SAFETY: writing initialised bytes of a live slice to a raw fd.
-            let n = unsafe { libc::write(self.fd, rest.as_ptr().cast(), rest.len()) };
-            if n > 0 {
-                done += n as usize;
-            } else if n < 0 && Errno::last() == Errno::EINTR {
-                continue;
-            } else {
-                break;
-            }
-        }
+        let done = write_fd(self.fd, bytes);
         if done > 0 {
             self.at_line_start = bytes[done - 1] == b'\n';
         }

@@ -8,9 +8,11 @@ fn successful_command() {
     let mut run = Run::new(&["sh", "-c", "echo hi; exit 3"]);
     run.spec.attempt = 2;
     assert_eq!(run.run().code(), Some(0), "{}", run.logs());
+    // A relaunch says so in .err and .log; stdout stays the command's own.
+    let marker = format!("claudine: attempt 2 of task {TASK}\n");
     assert_eq!(run.out(), "hi\n", "{}", run.logs());
-    assert_eq!(run.log(), "hi\n", "{}", run.logs());
-    assert_eq!(run.err(), "", "{}", run.logs());
+    assert_eq!(run.log(), format!("{marker}hi\n"), "{}", run.logs());
+    assert_eq!(run.err(), marker, "{}", run.logs());
     let record = run.record().expect("exit record");
     assert_eq!(record.task_id, TASK);
     assert_eq!(record.attempt, 2);
