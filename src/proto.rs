@@ -126,6 +126,19 @@ pub struct TaskView {
     /// Every launch attempt; only in the answer for one task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_history: Option<Vec<AttemptRow>>,
+    /// What a running task uses now, read from its scope's cgroup; only in
+    /// the answer for one task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+/// A running task's use, from its cgroup (`None` where a file is absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    pub memory_bytes: Option<u64>,
+    pub memory_peak_bytes: Option<u64>,
+    pub pids: Option<u64>,
+    pub cpu_usage_usec: Option<u64>,
 }
 
 impl TaskView {
@@ -160,6 +173,7 @@ impl TaskView {
             limits: t.limits.clone(),
             eligible_ms: f.eligible_ms,
             attempt_history: None,
+            resources: None,
         }
     }
 

@@ -149,6 +149,8 @@ pub struct Actor {
     logs: Arc<LogHub>,
     /// Account lookups, never blocking the actor.
     pub(super) accounts: Arc<Accounts>,
+    /// Reads the scopes' cgroup files (never writes them).
+    pub(super) cgroups: crate::cgroup::CgroupReader,
     /// The daemon's own rlimits at start: the base a login starts from.
     pub(super) base_limits: Vec<crate::supervise::RlimitSpec>,
     pub(super) events: mpsc::Sender<Event>,
@@ -202,6 +204,7 @@ impl Actor {
             logs,
             accounts,
             base_limits: super::rlimits::own_limits(),
+            cgroups: crate::cgroup::CgroupReader::new(crate::cgroup::DEFAULT_ROOT.into()),
             events,
             host: HostSampler::new("/proc"),
             sample: None,
@@ -282,6 +285,9 @@ impl Actor {
                 let _ = reply.send(self.visible(&caller, id).and_then(|t| {
                     let mut v = self.view(&t);
                     v.attempt_history = Some(self.store.attempts(id).map_err(internal)?);
+                    if t.state() == TaskState::Running {
+                        v.resources = super::resources::read(&self.cgroups, &t.unit_name());
+                    }
                     Ok(v)
                 }));
             }

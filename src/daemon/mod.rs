@@ -21,6 +21,7 @@ mod pidfd;
 pub mod prom;
 mod reconcile;
 mod requests;
+mod resources;
 pub mod rlimits;
 mod schedule;
 mod server;

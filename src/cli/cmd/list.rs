@@ -169,6 +169,7 @@ pub(crate) mod tests {
             limits: Default::default(),
             eligible_ms: None,
             attempt_history: None,
+            resources: None,
         }
     }
 

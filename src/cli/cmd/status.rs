@@ -120,6 +120,27 @@ where
     if t.attempts > 1 {
         fields.push(("attempts", t.attempts.to_string()));
     }
+    if let Some(r) = &t.resources {
+        use crate::core::units::format_bytes;
+        if let Some(now) = r.memory_bytes {
+            let peak = r
+                .memory_peak_bytes
+                .map(|p| format!(", peak {}", format_bytes(p)))
+                .unwrap_or_default();
+            let max = t
+                .limits
+                .memory_max
+                .map(|m| format!(", limit {}", format_bytes(m)))
+                .unwrap_or_default();
+            fields.push(("memory", format!("{}{peak}{max}", format_bytes(now))));
+        }
+        if let Some(usec) = r.cpu_usage_usec {
+            fields.push(("cpu time", format::duration((usec / 1000) as i64)));
+        }
+        if let Some(pids) = r.pids {
+            fields.push(("pids", pids.to_string()));
+        }
+    }
     if let Some(limits) = limits_line(&t.limits) {
         fields.push(("limits", limits));
     }

@@ -21,6 +21,10 @@ sec_limits() {
     check_eq "... and the kernel's cpu.max" "150000 100000" "$(cat "/sys/fs/cgroup/claudine.slice/claudine-task-$c.scope/cpu.max" 2>&1)"
     ctl alice status "$c"
     check_match "status shows the limits" 'limits: +memory warn 1 GiB, cpu weight 50, cpu quota 150%, stall after 10 min' "$OUT"
+    check_match "status shows what the running task uses now (memory, pids)" 'memory: +[0-9.]+ (B|KiB|MiB)' "$OUT"
+    local res; res=$(task_json "$c" | jq -c '.resources')
+    check_eq "status --json: resources from its cgroup (2 pids: the supervisor and sleep)" 2 "$(jq -r '.pids' <<<"$res")"
+    check "status --json: memory now > 0" test "$(jq -r '.memory_bytes // 0' <<<"$res")" -gt 0
     wait_until 90 "the memory hog ends" is_terminal "$m"
     check_eq "it failed" failed "$(state_of "$m")"
     check_eq "the reason says the kernel killed it at its limit" \
