@@ -17,6 +17,7 @@
 //! | GET    | /v1/tasks/{id}/wait        |                 | [`TaskView`] once terminal   |
 //! | GET    | /v1/tasks/{id}/logs?tail=N&follow=1 |        | `text/plain` stream of the log |
 //! | GET    | /v1/status                 |                 | [`DaemonStatus`]             |
+//! | GET    | /v1/events?task=N&after=SEQ&follow=1 |       | NDJSON: one task event per line (`core::events`) |
 //!
 //! `GET /v1/tasks` lists the tasks the caller may see: without `all`, every
 //! queued/starting/running task plus the 20 most recently finished; with

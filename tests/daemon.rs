@@ -917,3 +917,65 @@ fn limits_become_scope_properties() {
         text(&out.stderr)
     );
 }
+
+/// Lifecycle events are stored with their transitions and streamed:
+/// `events --task` gives the history, `events --follow` new ones.
+#[test]
+fn events_history_and_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), Arc::default(), None);
+    let id = d.submit(&["--", "sh", "-c", "exit 4"]);
+    assert_eq!(d.ctl(&["wait", &id]).status.code(), Some(4));
+    let out = d.ctl(&["--json", "events", "--task", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let types: Vec<&str> = lines.iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["task:queued", "task:started", "task:finished"],
+        "{lines:?}"
+    );
+    assert_eq!(
+        (lines[2]["state"].as_str(), lines[2]["exit_code"].as_i64()),
+        (Some("failed"), Some(4))
+    );
+    assert!(lines[1]["at"].as_str().unwrap().ends_with('Z'));
+    let human = text(&d.ctl(&["events", "--task", &id]).stdout);
+    assert!(human.contains(&format!("task {id} started")), "{human}");
+    // An unknown task is "not found", as everywhere.
+    let out = d.ctl(&["events", "--task", "99999"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not found"));
+    // --follow: the events of a task submitted afterwards arrive.
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_claudinectl"))
+        .arg("--socket")
+        .arg(d.socket())
+        .args(["--json", "events", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(follow.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let mut read_line = || {
+        let mut l = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut l).unwrap();
+        l
+    };
+    for _ in 0..3 {
+        seen.push(read_line()); // the history of the first task
+    }
+    let next = d.submit(&["--", "true"]);
+    for _ in 0..3 {
+        seen.push(read_line());
+    }
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+    let last: serde_json::Value = serde_json::from_str(&seen[5]).unwrap();
+    assert_eq!(
+        (last["type"].as_str(), last["task"].to_string()),
+        (Some("task:finished"), next)
+    );
+}

@@ -139,6 +139,39 @@ impl Client {
         Ok(())
     }
 
+    /// `GET /v1/events`: calls `line` with each event's JSON line as it
+    /// arrives (with `follow`, until the connection ends).
+    pub async fn events(
+        &self,
+        task: Option<TaskId>,
+        follow: bool,
+        line: &mut dyn FnMut(&str) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
+        let mut query = Vec::new();
+        if let Some(id) = task {
+            query.push(format!("task={id}"));
+        }
+        if follow {
+            query.push("follow=1".to_string());
+        }
+        let path = with_query("/v1/events", &query);
+        let mut body = self.send(Method::GET, &path, None).await?.into_body();
+        let mut pending = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| self.hyper_error(e))?;
+            if let Some(data) = frame.data_ref() {
+                pending.extend_from_slice(data);
+                while let Some(nl) = pending.iter().position(|b| *b == b'\n') {
+                    let rest = pending.split_off(nl + 1);
+                    let text = String::from_utf8_lossy(&pending[..nl]).into_owned();
+                    pending = rest;
+                    line(&text)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Send one request and return the answer if its status is 2xx; any
     /// other status becomes [`CliError::Daemon`].
     pub async fn send(

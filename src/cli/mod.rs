@@ -77,6 +77,8 @@ pub enum Command {
     Cancel(cmd::cancel::CancelArgs),
     /// Wait until a task ends and exit with its exit code
     Wait(cmd::wait::WaitArgs),
+    /// Your tasks' events (queued, started, finished, ...); --follow streams
+    Events(cmd::events::EventsArgs),
     /// Print the versions of claudinectl and claudined
     Version(cmd::version::VersionArgs),
 }
@@ -149,6 +151,7 @@ pub async fn run(
         Command::List(args) => cmd::list::run(&client, args, out).await,
         Command::Status(args) => cmd::status::run(&client, args, out).await,
         Command::Logs(args) => cmd::logs::run(&client, args, out).await,
+        Command::Events(args) => cmd::events::run(&client, args, out).await,
         Command::Cancel(args) => cmd::cancel::run(&client, args, out).await,
         Command::Wait(args) => cmd::wait::run(&client, args, out).await,
         Command::Version(args) => cmd::version::run(&client, args, out).await,

@@ -14,6 +14,7 @@ pub mod admission;
 pub mod event_detail;
 pub mod events;
 pub mod history;
+pub mod lifecycle;
 pub mod limits;
 pub mod memwatch;
 pub mod queue;

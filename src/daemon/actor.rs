@@ -38,6 +38,19 @@ pub struct LogSource {
     pub follow: Option<LogFollow>,
 }
 
+/// One page of task events, and how to hear of the next ones.
+pub struct EventsPage {
+    /// JSON lines, oldest first.
+    pub lines: Vec<String>,
+    /// The seq to ask after next time.
+    pub last_seq: i64,
+    /// Changes when new events are stored (holds the newest seq).
+    pub newest: tokio::sync::watch::Receiver<i64>,
+}
+
+/// Events per page of `GET /v1/events`.
+pub const EVENTS_PAGE: usize = 1000;
+
 /// Why a launch did not get to `go`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchError {
@@ -105,6 +118,13 @@ pub enum Event {
     Status {
         reply: Reply<DaemonStatus>,
     },
+    /// Task events after a seq (the caller's own, or all for admins).
+    Events {
+        caller: Caller,
+        task: Option<TaskId>,
+        after_seq: i64,
+        reply: Reply<EventsPage>,
+    },
     /// A launch task finished creating the scope (and sent `go` on success).
     ScopeReady {
         id: TaskId,
@@ -163,6 +183,8 @@ pub struct Actor {
     pub(super) wait_reason: Option<String>,
     /// Environment values were cleared since the last WAL truncation.
     purge_due: bool,
+    /// The newest stored event's seq, for `events --follow`.
+    event_seq: tokio::sync::watch::Sender<i64>,
 }
 
 pub fn now_ms() -> i64 {
@@ -212,7 +234,18 @@ impl Actor {
             sample_due_ms: None,
             wait_reason: None,
             purge_due: false,
+            event_seq: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// Tell event followers when new events were stored.
+    pub fn publish_events(&self) {
+        let seq = self.store.last_event_seq();
+        self.event_seq.send_if_modified(|v| {
+            let changed = *v != seq;
+            *v = seq;
+            changed
+        });
     }
 
     /// (queued, active) counts.
@@ -330,6 +363,29 @@ impl Actor {
                     waiters: self.waiters.values().map(Vec::len).sum(),
                     log_followers: self.logs.followers(),
                 }));
+            }
+            Event::Events {
+                caller,
+                task,
+                after_seq,
+                reply,
+            } => {
+                let page = task
+                    .map(|id| self.visible(&caller, id).map(|_| ()))
+                    .unwrap_or(Ok(()))
+                    .and_then(|()| {
+                        let owner = (!caller.admin).then_some(caller.uid);
+                        let rows = self
+                            .store
+                            .events_after(after_seq, owner, task, EVENTS_PAGE)
+                            .map_err(internal)?;
+                        Ok(EventsPage {
+                            last_seq: rows.last().map_or(after_seq, |r| r.seq),
+                            lines: rows.into_iter().map(|r| r.line).collect(),
+                            newest: self.event_seq.subscribe(),
+                        })
+                    });
+                let _ = reply.send(page);
             }
             Event::ScopeReady {
                 id,

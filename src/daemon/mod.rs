@@ -148,6 +148,7 @@ pub async fn run_with(
             _ = &mut shutdown => break,
         }
         actor.schedule();
+        actor.publish_events();
         let status = actor.status_line();
         if status != last_status {
             let _ = sd_notify::notify(false, &[NotifyState::Status(&status)]);

@@ -8,7 +8,7 @@
 //! connections are served at once.
 
 use super::accounts::Accounts;
-use super::actor::{Event, LogSource, Reply};
+use super::actor::{Event, EventsPage, LogSource, Reply, EVENTS_PAGE};
 use super::users::{Caller, UserError};
 use crate::config::Config;
 use crate::proto::{
@@ -231,6 +231,35 @@ async fn route(
                 .await?,
             )
         }
+        (&Method::GET, ["v1", "events"]) => {
+            let task = match query.get("task") {
+                Some(t) => Some(task_id(t)?),
+                None => None,
+            };
+            let after_seq = match query.get("after") {
+                Some(n) => n
+                    .parse::<i64>()
+                    .map_err(|_| invalid(format!("after must be a number, got {n:?}")))?,
+                None => 0,
+            };
+            let follow = query.flag("follow");
+            // The first page is asked for here, so an unknown task is a 404.
+            let first = ask
+                .ask(|caller, reply| Event::Events {
+                    caller,
+                    task,
+                    after_seq,
+                    reply,
+                })
+                .await?;
+            let stream = events_stream(first, events.clone(), ask.caller.clone(), task, follow);
+            let body = StreamBody::new(stream.map_ok(Frame::data));
+            Ok(Response::builder()
+                .status(StatusCode::OK)
+                .header(CONTENT_TYPE, "application/x-ndjson")
+                .body(BodyExt::boxed(body))
+                .expect("valid response"))
+        }
         (&Method::GET, ["v1", "status"]) => json(
             StatusCode::OK,
             &ask.ask(|_, reply| Event::Status { reply }).await?,
@@ -305,6 +334,52 @@ async fn route(
             ErrorCode::NotFound,
             format!("no such endpoint: {method} {path} (this daemon speaks /v1)"),
         )),
+    }
+}
+
+/// NDJSON: the events of `first`, further pages, and with `follow`, every
+/// new event as it is stored (the watch channel cannot lag: it holds the
+/// newest seq, and the next page is read from the store after the last one
+/// sent, so nothing is skipped).
+fn events_stream(
+    first: EventsPage,
+    events: mpsc::Sender<Event>,
+    caller: Caller,
+    task: Option<i64>,
+    follow: bool,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
+    async_stream::try_stream! {
+        let mut newest = first.newest.clone();
+        // The newest seq stored (anyone's) when the page was read: wait for
+        // a newer one, not for one newer than the last *visible* event.
+        let mut seen = *newest.borrow_and_update();
+        let mut page = first;
+        loop {
+            let full = page.lines.len() == EVENTS_PAGE;
+            if !page.lines.is_empty() {
+                let mut out = page.lines.join("\n");
+                out.push('\n');
+                yield Bytes::from(out);
+            }
+            let after_seq = page.last_seq;
+            if !full {
+                if !follow {
+                    break;
+                }
+                if newest.wait_for(|seq| *seq > seen).await.is_err() {
+                    break;
+                }
+                seen = *newest.borrow_and_update();
+            }
+            let ask = Asker { events: &events, caller: caller.clone() };
+            page = match ask
+                .ask(|caller, reply| Event::Events { caller, task, after_seq, reply })
+                .await
+            {
+                Ok(p) => p,
+                Err(_) => break,
+            };
+        }
     }
 }
 

@@ -15,9 +15,11 @@
 
 mod attempts;
 mod codec;
+mod events;
 mod schema;
 
 pub use attempts::{AttemptEnd, AttemptRow};
+pub use events::EventLine;
 
 use crate::core::{NewTask, Task, TaskId, TaskState};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
@@ -81,6 +83,8 @@ pub struct EventRow {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The seq of the newest stored event (0: none).
+    last_event_seq: i64,
 }
 
 const TASK_COLUMNS: &str = "id, owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, \
@@ -104,6 +108,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.into(),
+            last_event_seq: 0,
         };
         // Read-only checks first: nothing is written to a file we refuse.
         let version: i64 = store
@@ -141,6 +146,12 @@ impl Store {
                 source,
             })?;
         store.migrate(version)?;
+        store.last_event_seq =
+            events::last_seq(&store.conn).map_err(|source| StoreError::Query {
+                path: path.into(),
+                step: "read the last event",
+                source,
+            })?;
         Ok(store)
     }
 
@@ -226,8 +237,16 @@ impl Store {
             None,
         )
         .map_err(err("insert event"))?;
+        let task = Task::queued(id, new);
+        let seq = events::insert(
+            &tx,
+            task.owner_uid,
+            &crate::core::lifecycle::submitted(&task),
+        )
+        .map_err(err("insert task event"))?;
         tx.commit().map_err(err("commit submit"))?;
-        Ok(Task::queued(id, new))
+        self.last_event_seq = seq;
+        Ok(task)
     }
 
     /// Persist `after` (the result of a transition from `before`) together with
@@ -304,8 +323,33 @@ impl Store {
             attempt,
         )
         .map_err(err("insert event"))?;
+        let mut seq = None;
+        for ev in crate::core::lifecycle::events(before, after, at_ms) {
+            seq =
+                Some(events::insert(&tx, after.owner_uid, &ev).map_err(err("insert task event"))?);
+        }
         tx.commit().map_err(err("commit update"))?;
+        if let Some(seq) = seq {
+            self.last_event_seq = seq;
+        }
         Ok(())
+    }
+
+    /// Task events after `after_seq`, oldest first (see `events.rs`).
+    pub fn events_after(
+        &self,
+        after_seq: i64,
+        owner: Option<u32>,
+        task: Option<TaskId>,
+        limit: usize,
+    ) -> Result<Vec<EventLine>, StoreError> {
+        events::after(&self.conn, after_seq, owner, task, limit)
+            .map_err(self.query_err("read task events"))
+    }
+
+    /// The seq of the newest stored task event.
+    pub fn last_event_seq(&self) -> i64 {
+        self.last_event_seq
     }
 
     /// The launch attempts of one task, oldest first.

@@ -69,6 +69,19 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE tasks ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
     "#,
+    // 3 -> 4: task events (task:queued, task:started, ...), one JSON line each.
+    r#"
+    CREATE TABLE events (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id   INTEGER NOT NULL REFERENCES tasks(id),
+        owner_uid INTEGER NOT NULL,
+        at_ms     INTEGER NOT NULL,
+        kind      TEXT    NOT NULL,
+        line      TEXT    NOT NULL
+    );
+    CREATE INDEX events_owner ON events(owner_uid, seq);
+    CREATE INDEX events_task ON events(task_id, seq);
+    "#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

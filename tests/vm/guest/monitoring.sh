@@ -75,3 +75,34 @@ time.sleep(8)')
     write_config
     check "restart with the default configuration" restart_daemon
 }
+
+# ============================================================ events
+follow_saw_end() { jq -s -e --argjson b "$1" 'any(.[]; .task == $b and .type == "task:finished")' /tmp/ev.follow >/dev/null 2>&1; }
+sec_events() {
+    begin "events: lifecycle events per task, stored, only your own, streamed with --follow"
+    local a b fp
+    a=$(submit alice -- sh -c 'exit 3')
+    wait_until 30 "task $a ends" is_terminal "$a"
+    ctl alice --json events --task "$a"
+    check_eq "alice: events --task: queued, started, finished" "task:queued task:started task:finished" \
+        "$(jq -r .type <<<"$OUT" | xargs)"
+    check_eq "... the last says failed, exit 3" "failed 3" "$(tail -1 <<<"$OUT" | jq -r '"\(.state) \(.exit_code)"')"
+    check_match "... with RFC 3339 times" '"at":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z"' "$OUT"
+    ctl alice events --task "$a"
+    check_match "the human form reads as words" "task $a finished" "$OUT"
+    ctl bob events --task "$a"
+    check_eq "bob: events of alice's task are 'not found' (exit 1)" 1 "$RC"
+    ctl bob --json events
+    check_eq "bob: his stream has none of alice's events" 0 \
+        "$(jq -s --argjson a "$a" '[.[] | select(.task == $a)] | length' <<<"$OUT")"
+    ctl dave --json events --task "$a"
+    check_eq "dave (admin) sees them" 3 "$(grep -c . <<<"$OUT")"
+    : > /tmp/ev.follow
+    as alice claudinectl --json events --follow > /tmp/ev.follow 2>&1 & fp=$!
+    b=$(submit alice -- true)
+    wait_until 30 "events --follow receives task $b's end as it happens" follow_saw_end "$b"
+    pkill -u alice -f 'claudinectl --json events --follow'; wait "$fp" 2>/dev/null
+    restart_daemon
+    ctl alice --json events --task "$a"
+    check_eq "events survive a daemon restart" 3 "$(grep -c . <<<"$OUT")"
+}
