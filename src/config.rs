@@ -28,6 +28,10 @@ pub struct Config {
     /// Bytes of command lines and environments one user's unfinished tasks
     /// may hold in the daemon's memory.
     pub max_queued_bytes_per_user: u64,
+    /// Where the Prometheus endpoint listens; off when `None`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Notification hooks (`[[hooks]]` tables), checked at start.
+    pub hooks: Vec<crate::daemon::hooks::HookConfig>,
     pub admin_group: String,
     pub socket_group: String,
     pub socket: PathBuf,
@@ -49,6 +53,8 @@ impl Default for Config {
             min_free_disk_bytes: 256 << 20,
             max_queued_per_user: 1000,
             max_queued_bytes_per_user: 64 << 20,
+            metrics_listen: None,
+            hooks: Vec::new(),
             admin_group: "claudine-admin".into(),
             socket_group: "claudine".into(),
             socket: PathBuf::from(crate::proto::DEFAULT_SOCKET),
@@ -72,6 +78,8 @@ struct RawConfig {
     min_free_disk_mb: Option<i64>,
     max_queued_per_user: Option<i64>,
     max_queued_mb_per_user: Option<i64>,
+    metrics_listen: Option<String>,
+    hooks: Option<Vec<crate::daemon::hooks::HookConfig>>,
     admin_group: Option<String>,
     socket_group: Option<String>,
     socket: Option<PathBuf>,
@@ -190,6 +198,17 @@ impl Config {
             }
             c.max_queued_per_user = v as usize;
         }
+        if let Some(v) = raw.metrics_listen {
+            c.metrics_listen = Some(v.parse().map_err(|e| {
+                bad(
+                    "metrics_listen",
+                    format!("{v:?} is not an address:port such as \"127.0.0.1:9464\" ({e})"),
+                )
+            })?);
+        }
+        if let Some(h) = raw.hooks {
+            c.hooks = h;
+        }
         for (key, value, slot) in [
             ("admin_group", raw.admin_group, &mut c.admin_group),
             ("socket_group", raw.socket_group, &mut c.socket_group),
@@ -260,6 +279,7 @@ pub const KEYS: &[&str] = &[
     "min_free_disk_mb",
     "max_queued_per_user",
     "max_queued_mb_per_user",
+    "metrics_listen",
     "admin_group",
     "socket_group",
     "socket",
@@ -280,7 +300,7 @@ mod tests {
         let uncommented: String = text
             .lines()
             .filter_map(|l| l.strip_prefix("# "))
-            .filter(|l| l.contains(" = "))
+            .filter(|l| l.contains(" = ") && !l.starts_with(' '))
             .map(|l| format!("{}\n", l.split("  #").next().unwrap()))
             .collect();
         let keys: Vec<&str> = uncommented
@@ -290,9 +310,11 @@ mod tests {
         assert_eq!(keys, KEYS, "the example and KEYS differ");
         let c = parse(&uncommented).unwrap();
         // Every value shown is the default, except max_running (an example cap).
+        // Every value shown is the default, except the examples of what is off.
         assert_eq!(
             Config {
                 max_running: None,
+                metrics_listen: None,
                 ..c
             },
             Config::default()
@@ -345,6 +367,20 @@ mod tests {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(&format!("key `{key}`")), "{e}");
         }
+        let e = parse("metrics_listen = \"localhost:x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `metrics_listen`"), "{e}");
+        let c = parse(
+            "metrics_listen = \"127.0.0.1:9464\"\n[[hooks]]\nevents = [\"task:*\"]\ncommand = [\"/bin/true\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.metrics_listen.unwrap().port(), 9464);
+        assert_eq!(c.hooks[0].command, ["/bin/true"]);
+        let e = parse("[[hooks]]\nevents = [\"*\"]\ncommand = [\"x\"]\nshell = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shell"), "{e}");
         let c = parse("log_max_mb = 2\nmin_free_disk_mb = 0\nmax_queued_per_user = 5\n").unwrap();
         assert_eq!(
             (

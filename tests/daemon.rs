@@ -979,3 +979,55 @@ fn events_history_and_follow() {
         (Some("task:finished"), next)
     );
 }
+
+/// Configured hooks receive each committed event as a JSON line on stdin;
+/// the metrics endpoint serves counts and the events seen.
+#[test]
+fn hooks_fire_and_metrics_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sink = dir.path().join("hook.out");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let hook: claudine::daemon::hooks::HookConfig = toml::from_str(&format!(
+        "events = [\"task:*\"]\ncommand = [\"/bin/sh\", \"-c\", \"cat >> {}\"]\nuser = \"root\"\n",
+        sink.display()
+    ))
+    .unwrap();
+    let d = Daemon::start_with(dir.path(), Arc::default(), None, |c| {
+        c.hooks = vec![hook];
+        c.metrics_listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    });
+    let id = d.submit(&["--", "true"]);
+    assert_eq!(d.ctl(&["wait", &id]).status.code(), Some(0));
+    wait_for("the hook saw 3 events", || {
+        std::fs::read_to_string(&sink).is_ok_and(|s| s.lines().count() >= 3)
+    });
+    let seen = std::fs::read_to_string(&sink).unwrap();
+    let types: Vec<String> = seen
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+        .collect();
+    assert_eq!(
+        types,
+        ["\"task:queued\"", "\"task:started\"", "\"task:finished\""],
+        "{seen}"
+    );
+    let metrics = || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    wait_for("the metrics count the finished task", || {
+        metrics().contains("claudine_events_total{event=\"task:finished\"} 1")
+    });
+    let m = metrics();
+    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    assert!(m.contains("claudine_tasks_running 0"), "{m}");
+}

@@ -53,7 +53,9 @@ fn main() {
                 claudine::store::StoreError::Corrupt { .. }
                     | claudine::store::StoreError::TooNew { .. }
             )
-        );
+        ) || e
+            .downcast_ref::<claudine::daemon::hooks::HookError>()
+            .is_some();
         std::process::exit(if refused { EX_CONFIG } else { 1 });
     }
 }

@@ -185,6 +185,12 @@ pub struct Actor {
     purge_due: bool,
     /// The newest stored event's seq, for `events --follow`.
     event_seq: tokio::sync::watch::Sender<i64>,
+    /// Notification hooks, fired after an event is committed.
+    pub(super) hooks: super::hooks::Hooks,
+    /// Counters for the metrics endpoint.
+    pub(super) counters: super::metrics::Counters,
+    /// The rendered metrics, when the endpoint is on.
+    pub(super) metrics: Option<tokio::sync::watch::Sender<String>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -235,6 +241,19 @@ impl Actor {
             wait_reason: None,
             purge_due: false,
             event_seq: tokio::sync::watch::channel(0).0,
+            hooks: super::hooks::Hooks::start(&[]).expect("no hooks is valid"),
+            counters: Default::default(),
+            metrics: None,
+        }
+    }
+
+    /// After a commit: count the events and hand them to the hooks.
+    pub(super) fn emit(&mut self, events: &[crate::core::TaskEvent]) {
+        for ev in events {
+            self.counters.event(ev.kind.name());
+            if !self.hooks.is_empty() {
+                self.hooks.fire(ev.kind.name(), ev.to_json_line());
+            }
         }
     }
 
@@ -281,6 +300,7 @@ impl Actor {
     /// The periodic work of the loop: a host sample, retries, housekeeping.
     pub fn tick(&mut self) {
         self.sample_host();
+        self.publish_metrics();
         self.retry_unrecorded_ends();
         self.waiters.retain(|_, v| {
             v.retain(|w| !w.is_closed());
@@ -456,8 +476,9 @@ impl Actor {
         let after = before
             .apply(&ev)
             .map_err(|e| ErrorInfo::new(ErrorCode::Conflict, e.to_string()))?;
+        let at = now_ms();
         self.store
-            .save_with(before, &after, name, now_ms(), end)
+            .save_with(before, &after, name, at, end)
             .map_err(|e| {
                 error!(
                     claudine_task_id = before.id,
@@ -465,6 +486,7 @@ impl Actor {
                 );
                 internal(e)
             })?;
+        self.emit(&crate::core::lifecycle::events(before, &after, at));
         let (was, is) = (before.state(), after.state());
         if was == TaskState::Queued && is != TaskState::Queued {
             self.queue.remove(before.priority, before.id);

@@ -17,6 +17,7 @@ mod fault;
 pub mod hooks;
 mod launch;
 pub mod logs;
+mod metrics;
 mod pidfd;
 pub mod prom;
 mod reconcile;
@@ -81,6 +82,9 @@ pub async fn run_with(
         accounts::DEFAULT_NEGATIVE_TTL,
         accounts::DEFAULT_LOOKUP_TIMEOUT,
     );
+    // Hooks are part of the configuration: one that cannot run refuses the
+    // start (claudined exits 78 for it, like any invalid configuration).
+    let hooks = hooks::Hooks::start(&cfg.hooks)?;
     let mut actor = Actor::new(
         cfg.clone(),
         store,
@@ -89,6 +93,20 @@ pub async fn run_with(
         log_hub,
         accounts.clone(),
     );
+    actor.hooks = hooks;
+    // The metrics endpoint is optional: an address in use is reported and
+    // the daemon serves its socket all the same.
+    if let Some(addr) = cfg.metrics_listen {
+        match prom::MetricsServer::bind(&addr.to_string()) {
+            Ok(server) => {
+                let (mtx, mrx) = tokio::sync::watch::channel(prom::render(&Default::default()));
+                actor.metrics = Some(mtx);
+                info!("metrics endpoint on http://{}/metrics", server.local_addr());
+                tokio::spawn(server.serve(mrx, std::future::pending::<()>()));
+            }
+            Err(e) => tracing::error!("metrics endpoint disabled: {e}"),
+        }
+    }
     actor
         .reconcile()
         .await

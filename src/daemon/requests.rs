@@ -78,6 +78,7 @@ impl Actor {
             task.priority,
             command_line(&task.argv)
         );
+        self.emit(&[crate::core::lifecycle::submitted(&task)]);
         self.queue.push(task.priority, task.id);
         let id = task.id;
         self.track(task);

@@ -25,7 +25,9 @@ impl Actor {
                 // A sample can only miss a task that still runs.
                 last_start_ms: self.last_start_ms.filter(|_| !self.active.is_empty()),
             };
-            match admit(&self.cfg.admission_policy(), self.sample.as_ref(), &load) {
+            let decision = admit(&self.cfg.admission_policy(), self.sample.as_ref(), &load);
+            self.counters.admission(&decision);
+            match decision {
                 Admission::Wait(why) => {
                     self.wait_reason = Some(why);
                     return;

@@ -106,3 +106,53 @@ sec_events() {
     ctl alice --json events --task "$a"
     check_eq "events survive a daemon restart" 3 "$(grep -c . <<<"$OUT")"
 }
+
+# ============================================================ hooks and metrics
+metrics() { curl -s --max-time 5 http://127.0.0.1:9464/metrics; }
+# metrics_memory_matches ID: the exported memory of task ID is within 1 MiB of its cgroup's memory.current.
+metrics_memory_matches() {
+    local exported real
+    exported=$(metrics | awk -v t="task=\"$1\"" 'index($0, "claudine_task_memory_bytes{") == 1 && index($0, t) {print $NF}')
+    real=$(cat "/sys/fs/cgroup/claudine.slice/claudine-task-$1.scope/memory.current" 2>/dev/null)
+    [[ -n $exported && -n $real ]] && (( exported - real < 1048576 && real - exported < 1048576 ))
+}
+sec_metrics() {
+    begin "hooks and the metrics endpoint from the configuration; a hanging hook delays nothing"
+    rm -rf /tmp/hk; mkdir -m 1777 /tmp/hk; : > /tmp/hk/events; chmod 666 /tmp/hk/events
+    write_config 'metrics_listen = "127.0.0.1:9464"' \
+        '[[hooks]]' 'events = ["task:finished"]' 'command = ["/bin/sh", "-c", "cat >> /tmp/hk/events"]' \
+        '[[hooks]]' 'events = ["*"]' 'command = ["/bin/sleep", "1000"]' 'timeout_ms = 2000'
+    check "restart with metrics_listen and two hooks (one hangs)" restart_daemon
+    local a b s
+    a=$(submit alice -- true); b=$(submit alice -- sh -c 'exit 2')
+    wait_until 30 "the first hook got both task:finished events, the hanging one beside it notwithstanding" \
+        bash -c '[[ $(grep -c task:finished /tmp/hk/events) -ge 2 ]]'
+    check_eq "... as JSON lines with the exit code" 2 \
+        "$(jq -s --argjson b "$b" '[.[] | select(.task == $b)][0].exit_code' /tmp/hk/events)"
+    check_eq "... written by the hook running as nobody" nobody "$(stat -c %U /tmp/hk/events)"
+    local m; m=$(metrics)
+    check_match "the metrics endpoint answers in the text format" '^# HELP claudine_' "$m"
+    check_match "it counts the finished events" 'claudine_events_total\{event="task:finished"\} [2-9]' "$m"
+    s=$(submit alice -- sleep 60)
+    wait_until 30 "a task runs" is_state "$s" running
+    wait_until 10 "its memory is exported and matches its cgroup's memory.current" metrics_memory_matches "$s"
+    wait_until 15 "the hanging hook is counted as timed out" \
+        bash -c 'curl -s http://127.0.0.1:9464/metrics | grep -Eq "claudine_hook_timeouts_total\{[^}]*\} [1-9]"'
+    ctl root cancel "$s"
+    # An address in use: reported, and the daemon serves its socket all the same.
+    python3 -c 'import socket, time; s = socket.socket(); s.bind(("127.0.0.1", 9465)); s.listen(); time.sleep(60)' &
+    local blocker=$!
+    poll 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/9465'
+    local cur; cur=$(journal_cursor)
+    write_config 'metrics_listen = "127.0.0.1:9465"'
+    check "restart with a metrics address in use" restart_daemon
+    check_match "the journal says why the endpoint is off" 'metrics endpoint disabled.*9465' "$(journal_since "$cur")"
+    kill "$blocker" 2>/dev/null; wait "$blocker" 2>/dev/null
+    write_config 'metrics_listen = "localhost:x"'
+    systemctl restart claudine 2>/dev/null
+    poll 10 bash -c '! systemctl is-active -q claudine'
+    check_match "an unparseable metrics_listen stops the daemon naming the key" 'metrics_listen' \
+        "$(journalctl -q --no-pager -u claudine -n 20)"
+    write_config
+    check "restart with the default configuration" restart_daemon
+}

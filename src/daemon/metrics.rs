@@ -1,0 +1,90 @@
+//! What the Prometheus endpoint shows: counters the actor keeps, and the
+//! snapshot it renders once a tick when `metrics_listen` is set (the endpoint
+//! itself, in `prom_server.rs`, only reads the rendered text).
+
+use super::actor::Actor;
+use super::prom::{render, HostMetrics, MetricsSnapshot, TaskMetrics};
+use crate::core::{Admission, Priority, TaskState};
+use std::collections::BTreeMap;
+
+/// Counts since the daemon started.
+#[derive(Debug, Default)]
+pub struct Counters {
+    events: BTreeMap<&'static str, u64>,
+    /// start, wait, measure.
+    admissions: [u64; 3],
+}
+
+impl Counters {
+    pub fn event(&mut self, name: &'static str) {
+        *self.events.entry(name).or_default() += 1;
+    }
+
+    pub fn admission(&mut self, a: &Admission) {
+        let i = match a {
+            Admission::Start => 0,
+            Admission::Wait(_) => 1,
+            Admission::Measure { .. } => 2,
+        };
+        self.admissions[i] += 1;
+    }
+}
+
+impl Actor {
+    /// Render the metrics for the endpoint (when it is on).
+    pub(super) fn publish_metrics(&self) {
+        let Some(tx) = &self.metrics else { return };
+        tx.send_replace(render(&self.snapshot()));
+    }
+
+    fn snapshot(&self) -> MetricsSnapshot {
+        let mut queued = [0u64; 3];
+        for t in self.tasks.values() {
+            if t.state() == TaskState::Queued {
+                let i = match t.priority {
+                    Priority::P0 => 0,
+                    Priority::P1 => 1,
+                    Priority::P2 => 2,
+                };
+                queued[i] += 1;
+            }
+        }
+        let mut tasks = Vec::new();
+        for id in &self.active {
+            let t = &self.tasks[id];
+            if t.state() != TaskState::Running {
+                continue;
+            }
+            if let Some(r) = super::resources::read(&self.cgroups, &t.unit_name()) {
+                tasks.push(TaskMetrics {
+                    id: t.id,
+                    user: t.owner_name.clone(),
+                    memory_bytes: r.memory_bytes.unwrap_or(0),
+                    memory_peak_bytes: r.memory_peak_bytes.unwrap_or(0),
+                    cpu_usage_seconds: r.cpu_usage_usec.unwrap_or(0) as f64 / 1e6,
+                    pids: r.pids.unwrap_or(0),
+                    output_bytes: 0,
+                });
+            }
+        }
+        tasks.sort_by_key(|t| t.id);
+        let c = &self.counters;
+        MetricsSnapshot {
+            queued_by_priority: queued,
+            running: self.active.len() as u64,
+            tasks,
+            events_total: c.events.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            admissions: ["start", "wait", "measure"]
+                .iter()
+                .zip(c.admissions)
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            host: self.sample.map(|s| HostMetrics {
+                cpu_busy_ratio: s.cpu_busy_percent / 100.0,
+                mem_available_bytes: s.mem_available_bytes,
+                mem_total_bytes: s.mem_total_bytes,
+            }),
+            hooks: self.hooks.stats(),
+        }
+    }
+}
