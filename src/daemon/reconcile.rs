@@ -46,9 +46,6 @@ impl Actor {
                 continue;
             }
             self.track(task.clone());
-            let record = self
-                .read_record(id)
-                .map_err(|e| anyhow::anyhow!("reconcile task {id}: {e}"))?;
             let unit = task.unit_name();
             let active = task
                 .active()
@@ -60,6 +57,13 @@ impl Actor {
                 (true, Some(fd)) if self.systemd.pid_in_unit(pid, &unit).await => Some(fd),
                 _ => None,
             };
+            // Only then read the record: a supervisor found gone wrote its
+            // final record before it exited, so a "started" record read now
+            // really means the end was lost (read first, a supervisor that
+            // ends in between would look gone with its end unrecorded).
+            let record = self
+                .read_record(id)
+                .map_err(|e| anyhow::anyhow!("reconcile task {id}: {e}"))?;
             match self.decide(&task, record.clone(), fd.is_some()) {
                 Recovery::Adopt => {
                     let fd = fd.expect("adopt implies a live supervisor");

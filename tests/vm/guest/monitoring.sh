@@ -133,7 +133,8 @@ sec_metrics() {
     check_eq "... written by the hook running as nobody" nobody "$(stat -c %U /tmp/hk/events)"
     local m; m=$(metrics)
     check_match "the metrics endpoint answers in the text format" '^# HELP claudine_' "$m"
-    check_match "it counts the finished events" 'claudine_events_total\{event="task:finished"\} [2-9]' "$m"
+    wait_until 10 "it counts the finished events (rendered once a tick)" \
+        bash -c 'curl -s http://127.0.0.1:9464/metrics | grep -Eq "claudine_events_total.event=.task:finished.. [2-9]"'
     s=$(submit alice -- sleep 60)
     wait_until 30 "a task runs" is_state "$s" running
     wait_until 10 "its memory is exported and matches its cgroup's memory.current" metrics_memory_matches "$s"
