@@ -52,8 +52,8 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "OCTAL", value_parser = parse_umask)]
     pub umask: Option<u32>,
 
-    /// Warn (event task:high-memory) when the task uses more memory than
-    /// this, e.g. 2G; nothing is stopped
+    /// Soft memory level, e.g. 2G, at most --memory-max: recorded with the
+    /// task (shown by status); nothing acts on it yet
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_warn: Option<u64>,
 
@@ -74,7 +74,8 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
     pub cpu_quota: Option<u64>,
 
-    /// Report the task as stalled after this long without output, e.g. 10m
+    /// Stall threshold (no output for this long), e.g. 10m: recorded with
+    /// the task (shown by status); nothing acts on it yet
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub stall_after: Option<i64>,
 
