@@ -250,6 +250,27 @@ impl Cgroup {
     pub fn events(&self) -> Result<Option<CgroupEvents>, CgroupError> {
         self.read("cgroup.events", parse_cgroup_events)
     }
+
+    /// The processes in this cgroup itself (`cgroup.procs`), any number of
+    /// them; `Ok(None)` if the cgroup is gone.
+    pub fn procs(&self) -> Result<Option<Vec<u32>>, CgroupError> {
+        let path = self.dir.join("cgroup.procs");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if absent(&e) => return Ok(None),
+            Err(source) => return Err(CgroupError::Read { path, source }),
+        };
+        text.split_whitespace()
+            .map(|p| {
+                p.parse().map_err(|_| CgroupError::Parse {
+                    path: path.clone(),
+                    reason: "not a pid",
+                    data: p.to_owned(),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
 }
 
 /// A file that is not there: no such file, a cgroup removed while being

@@ -28,6 +28,14 @@ pub struct Config {
     /// Bytes of command lines and environments one user's unfinished tasks
     /// may hold in the daemon's memory.
     pub max_queued_bytes_per_user: u64,
+    /// What the monitor does with what it sees.
+    pub level: crate::core::Level,
+    /// How often running tasks are sampled, ms.
+    pub sample_interval_ms: i64,
+    /// Default stall threshold, ms (a task's `--stall-after` wins).
+    pub stall_after_ms: i64,
+    /// Default soft memory limit (a task's `--memory-warn` wins).
+    pub memory_warn_bytes: Option<u64>,
     /// Where the Prometheus endpoint listens; off when `None`.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Notification hooks (`[[hooks]]` tables), checked at start.
@@ -53,6 +61,10 @@ impl Default for Config {
             min_free_disk_bytes: 256 << 20,
             max_queued_per_user: 1000,
             max_queued_bytes_per_user: 64 << 20,
+            level: crate::core::Level::Active,
+            sample_interval_ms: 1000,
+            stall_after_ms: 5 * 60_000,
+            memory_warn_bytes: None,
             metrics_listen: None,
             hooks: Vec::new(),
             admin_group: "claudine-admin".into(),
@@ -78,6 +90,10 @@ struct RawConfig {
     min_free_disk_mb: Option<i64>,
     max_queued_per_user: Option<i64>,
     max_queued_mb_per_user: Option<i64>,
+    level: Option<String>,
+    sample_interval: Option<String>,
+    stall_after: Option<String>,
+    memory_warn: Option<String>,
     metrics_listen: Option<String>,
     hooks: Option<Vec<crate::daemon::hooks::HookConfig>>,
     admin_group: Option<String>,
@@ -198,6 +214,29 @@ impl Config {
             }
             c.max_queued_per_user = v as usize;
         }
+        if let Some(v) = raw.level {
+            c.level = v.parse().map_err(|e| bad("level", e))?;
+        }
+        if let Some(v) = raw.sample_interval {
+            let ms = crate::core::units::parse_positive_duration(&v)
+                .map_err(|e| bad("sample_interval", e))?;
+            if !(100..=60_000).contains(&ms) {
+                return Err(bad(
+                    "sample_interval",
+                    format!("must be from 100ms to 60s, got {v:?}"),
+                ));
+            }
+            c.sample_interval_ms = ms;
+        }
+        if let Some(v) = raw.stall_after {
+            c.stall_after_ms = crate::core::units::parse_positive_duration(&v)
+                .map_err(|e| bad("stall_after", e))?;
+        }
+        if let Some(v) = raw.memory_warn {
+            c.memory_warn_bytes = Some(
+                crate::core::units::parse_positive_size(&v).map_err(|e| bad("memory_warn", e))?,
+            );
+        }
         if let Some(v) = raw.metrics_listen {
             c.metrics_listen = Some(v.parse().map_err(|e| {
                 bad(
@@ -279,6 +318,10 @@ pub const KEYS: &[&str] = &[
     "min_free_disk_mb",
     "max_queued_per_user",
     "max_queued_mb_per_user",
+    "level",
+    "sample_interval",
+    "stall_after",
+    "memory_warn",
     "metrics_listen",
     "admin_group",
     "socket_group",
@@ -315,6 +358,7 @@ mod tests {
             Config {
                 max_running: None,
                 metrics_listen: None,
+                memory_warn_bytes: None,
                 ..c
             },
             Config::default()
@@ -363,6 +407,13 @@ mod tests {
             ("max_queued_per_user = 0", "max_queued_per_user"),
             ("max_queued_mb_per_user = 0", "max_queued_mb_per_user"),
             ("admission_settle_ms = 99999999", "admission_settle_ms"),
+            ("level = \"loud\"", "level"),
+            ("sample_interval = \"10ms\"", "sample_interval"),
+            ("sample_interval = \"1 fortnight\"", "sample_interval"),
+            ("stall_after = \"-1\"", "stall_after"),
+            ("stall_after = \"10 parsecs\"", "stall_after"),
+            ("memory_warn = \"4Gb\"", "memory_warn"),
+            ("memory_warn = \"0\"", "memory_warn"),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(&format!("key `{key}`")), "{e}");
@@ -389,6 +440,19 @@ mod tests {
                 c.max_queued_per_user
             ),
             (2 << 20, 0, 5)
+        );
+        let c = parse(
+            "level = \"passive\"\nsample_interval = \"250ms\"\nstall_after = \"90s\"\nmemory_warn = \"2G\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.level,
+                c.sample_interval_ms,
+                c.stall_after_ms,
+                c.memory_warn_bytes
+            ),
+            (crate::core::Level::Passive, 250, 90_000, Some(2 << 30))
         );
         let e = parse("log_level = \"loud\"").unwrap_err().to_string();
         assert!(e.contains("log_level"), "{e}");

@@ -133,13 +133,61 @@ pub struct TaskView {
     pub resources: Option<Resources>,
 }
 
-/// A running task's use, from its cgroup (`None` where a file is absent).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A running task's use, from its cgroup (`None` where a file is absent),
+/// and what the monitor knows of it (absent until its first sample).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Resources {
     pub memory_bytes: Option<u64>,
     pub memory_peak_bytes: Option<u64>,
     pub pids: Option<u64>,
     pub cpu_usage_usec: Option<u64>,
+    /// `anon` and `file` of `memory.stat`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_anon_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_file_bytes: Option<u64>,
+    /// `memory.events`: times over `memory.high`, at `memory.max`, OOM
+    /// events and OOM kills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_events: Option<MemoryEventCounts>,
+    /// `some avg10` of the scope's `memory.pressure` and `cpu.pressure` (%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_pressure: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_pressure: Option<f64>,
+    /// CPU share over the last 10 s, 100 = one core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    /// Time throttled by a CPU quota (`throttled_usec` of `cpu.stat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_throttled_usec: Option<u64>,
+    /// Open file descriptors of the scope's processes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_files: Option<u64>,
+    /// Bytes and lines of output so far (stdout and stderr together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_lines: Option<u64>,
+    /// The last output (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_output_ms: Option<i64>,
+    /// Stalled (no output for its threshold) or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled: Option<bool>,
+    /// In words: `active: last output 12 s ago`, `busy: 98% CPU, no output
+    /// for 6 min`, `idle: no CPU, no output for 6 min`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<String>,
+}
+
+/// Counts of `memory.events`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryEventCounts {
+    pub high: u64,
+    pub max: u64,
+    pub oom: u64,
+    pub oom_kill: u64,
 }
 
 impl TaskView {

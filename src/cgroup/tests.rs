@@ -260,3 +260,20 @@ fn parsers_on_their_own() {
     assert_eq!((p.some.avg10, p.some.avg60, p.some.avg300), (1.0, 2.0, 3.5));
     assert_eq!(p.some.total, 5);
 }
+
+#[test]
+fn procs_lists_every_pid_and_refuses_garbage() {
+    let many: String = (1..=5000).map(|p| format!("{p}\n")).collect();
+    let (_root, cg) = fixture(&[("cgroup.procs", &many)]);
+    let procs = cg.procs().unwrap().unwrap();
+    assert_eq!(procs.len(), 5000, "more than one page of pids");
+    assert_eq!(procs[4999], 5000);
+    let (_root, cg) = fixture(&[("cgroup.procs", "12\nx\n")]);
+    let e = cg.procs().unwrap_err().to_string();
+    assert!(e.contains("cgroup.procs") && e.contains("x"), "{e}");
+    let (_root, cg) = fixture(&[]);
+    let gone = Cgroup {
+        dir: cg.path().join("gone"),
+    };
+    assert_eq!(gone.procs().unwrap(), None);
+}

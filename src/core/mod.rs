@@ -7,7 +7,7 @@
 //!
 //! Monitoring's decisions live here too: the event model (`events`,
 //! `event_detail`), stall detection (`stall`), memory thresholds with
-//! hysteresis (`memwatch`), the bounded metrics history (`history`) and the
+//! hysteresis (`memwatch`), the two joined over one attempt (`watch`), the bounded metrics history (`history`) and the
 //! sizes and durations users type and read (`units`).
 
 pub mod admission;
@@ -23,6 +23,7 @@ pub mod stall;
 pub mod task;
 pub mod transition;
 pub mod units;
+pub mod watch;
 
 pub use admission::{admit, Admission, AdmissionPolicy, HostSample, Load};
 pub use events::{EventDetail, EventKind, TaskEvent};
@@ -37,3 +38,4 @@ pub use task::{
     TaskId, TaskState, Waiting, DEFAULT_UMASK,
 };
 pub use transition::{wait_code, Transition, TransitionError};
+pub use watch::{Level, Observation, TaskWatch, WatchPolicy};

@@ -142,6 +142,13 @@ pub enum Event {
         id: TaskId,
         result: Result<(), String>,
     },
+    /// The sampler read the running tasks' scopes.
+    Sampled(super::monitor::Report),
+    /// The log watcher saw output of a task the monitor asked about.
+    Output {
+        id: TaskId,
+        at_ms: i64,
+    },
 }
 
 pub struct Actor {
@@ -166,7 +173,7 @@ pub struct Actor {
     pub(super) per_user: HashMap<u32, (usize, usize)>,
     waiters: HashMap<TaskId, Vec<Reply<TaskView>>>,
     /// Wakes log followers; told when a task ends.
-    logs: Arc<LogHub>,
+    pub(super) logs: Arc<LogHub>,
     /// Account lookups, never blocking the actor.
     pub(super) accounts: Arc<Accounts>,
     /// Reads the scopes' cgroup files (never writes them).
@@ -191,6 +198,8 @@ pub struct Actor {
     pub(super) counters: super::metrics::Counters,
     /// The rendered metrics, when the endpoint is on.
     pub(super) metrics: Option<tokio::sync::watch::Sender<String>>,
+    /// Every running task watched (stall, memory, history, containment).
+    pub(super) monitor: super::monitor::Monitor,
 }
 
 pub fn now_ms() -> i64 {
@@ -218,6 +227,7 @@ impl Actor {
         accounts: Arc<Accounts>,
     ) -> Actor {
         Actor {
+            monitor: super::monitor::Monitor::new(cfg.level, cfg.sample_interval_ms),
             cfg,
             store,
             systemd,
@@ -302,6 +312,7 @@ impl Actor {
         self.sample_host();
         self.publish_metrics();
         self.retry_unrecorded_ends();
+        self.retry_unstored_events();
         self.waiters.retain(|_, v| {
             v.retain(|w| !w.is_closed());
             !v.is_empty()
@@ -339,7 +350,11 @@ impl Actor {
                     let mut v = self.view(&t);
                     v.attempt_history = Some(self.store.attempts(id).map_err(internal)?);
                     if t.state() == TaskState::Running {
-                        v.resources = super::resources::read(&self.cgroups, &t.unit_name());
+                        v.resources =
+                            super::resources::read(&self.cgroups, &t.unit_name()).map(|mut r| {
+                                self.monitor_view(id, &mut r);
+                                r
+                            });
                     }
                     Ok(v)
                 }));
@@ -414,6 +429,8 @@ impl Actor {
             } => self.scope_ready(id, attempt, result),
             Event::SupervisorGone { id, attempt } => self.supervisor_gone(id, attempt),
             Event::UnitGone { id, result } => self.unit_gone(id, result),
+            Event::Sampled(report) => self.on_report(report),
+            Event::Output { id, at_ms } => self.on_output(id, at_ms),
         }
     }
 
@@ -493,6 +510,9 @@ impl Actor {
         }
         if is == TaskState::Queued && was != TaskState::Queued {
             self.enqueue(&after);
+        }
+        if (was == TaskState::Running) != (is == TaskState::Running) {
+            self.monitor.dirty = true;
         }
         if is.is_active() {
             self.active.insert(after.id);

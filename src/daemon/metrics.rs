@@ -49,23 +49,22 @@ impl Actor {
                 queued[i] += 1;
             }
         }
+        // From the monitor's latest reading: no file is read here.
         let mut tasks = Vec::new();
-        for id in &self.active {
-            let t = &self.tasks[id];
-            if t.state() != TaskState::Running {
+        for (id, w) in &self.monitor.watches {
+            let Some(t) = self.tasks.get(id) else {
                 continue;
-            }
-            if let Some(r) = super::resources::read(&self.cgroups, &t.unit_name()) {
-                tasks.push(TaskMetrics {
-                    id: t.id,
-                    user: t.owner_name.clone(),
-                    memory_bytes: r.memory_bytes.unwrap_or(0),
-                    memory_peak_bytes: r.memory_peak_bytes.unwrap_or(0),
-                    cpu_usage_seconds: r.cpu_usage_usec.unwrap_or(0) as f64 / 1e6,
-                    pids: r.pids.unwrap_or(0),
-                    output_bytes: 0,
-                });
-            }
+            };
+            let r = &w.latest;
+            tasks.push(TaskMetrics {
+                id: t.id,
+                user: t.owner_name.clone(),
+                memory_bytes: r.memory_current.unwrap_or(0),
+                memory_peak_bytes: r.memory_peak.unwrap_or(0),
+                cpu_usage_seconds: r.cpu.map_or(0, |c| c.usage_usec) as f64 / 1e6,
+                pids: r.pids.unwrap_or(0),
+                output_bytes: r.output.bytes,
+            });
         }
         tasks.sort_by_key(|t| t.id);
         let c = &self.counters;

@@ -18,6 +18,7 @@ pub mod hooks;
 mod launch;
 pub mod logs;
 mod metrics;
+mod monitor;
 mod pidfd;
 pub mod prom;
 mod reconcile;
@@ -112,7 +113,8 @@ pub async fn run_with(
         .await
         .context("reconcile tasks with systemd")?;
     let listener = bind_socket(&cfg)?;
-    let server = tokio::spawn(server::serve(listener, tx, cfg.clone(), accounts));
+    let server = tokio::spawn(server::serve(listener, tx.clone(), cfg.clone(), accounts));
+    start_sampler(&mut actor, &cfg, &tx)?;
     actor.sample_host();
     actor.schedule();
     let _ = sd_notify::notify(
@@ -166,6 +168,7 @@ pub async fn run_with(
             _ = &mut shutdown => break,
         }
         actor.schedule();
+        actor.sync_monitor();
         actor.publish_events();
         let status = actor.status_line();
         if status != last_status {
@@ -180,6 +183,35 @@ pub async fn run_with(
     );
     server.abort();
     result
+}
+
+/// The monitor's sampler thread, and the log watcher's wake-up for output
+/// of stalled tasks. Both only send events to the actor; both stop when the
+/// actor's channel closes.
+fn start_sampler(
+    actor: &mut Actor,
+    cfg: &Config,
+    tx: &tokio::sync::mpsc::Sender<actor::Event>,
+) -> anyhow::Result<()> {
+    let output_tx = tx.clone();
+    actor.logs.activity().set_notify(move |id, at_ms| {
+        // A full channel only delays this to the next sample.
+        let _ = output_tx.try_send(actor::Event::Output { id, at_ms });
+    });
+    actor.sync_monitor();
+    let sampler = monitor::Sampler::new(
+        crate::cgroup::CgroupReader::new(crate::cgroup::DEFAULT_ROOT.into()),
+        "/proc".into(),
+        Duration::from_millis(cfg.sample_interval_ms as u64),
+        actor.monitor.targets.clone(),
+        actor.logs.activity().clone(),
+    );
+    let tx = tx.clone();
+    std::thread::Builder::new()
+        .name("claudine-sampler".into())
+        .spawn(move || sampler.run(|r| tx.blocking_send(actor::Event::Sampled(r)).is_ok()))
+        .context("start the sampler thread")?;
+    Ok(())
 }
 
 /// Sleeps until `at_ms` (wall clock), or forever when there is nothing to

@@ -18,6 +18,7 @@ pub fn read(reader: &CgroupReader, unit: &str) -> Option<Resources> {
         memory_peak_bytes: cg.memory_peak().ok().flatten(),
         pids: cg.pids_current().ok().flatten(),
         cpu_usage_usec: cg.cpu_stat().ok().flatten().map(|c| c.usage_usec),
+        ..Resources::default()
     };
     (r != Resources::default()).then_some(r)
 }
@@ -47,6 +48,7 @@ mod tests {
                 memory_peak_bytes: None,
                 pids: Some(2),
                 cpu_usage_usec: Some(1500),
+                ..Resources::default()
             }
         );
         assert_eq!(read(&reader, "claudine-task-4.scope"), None);

@@ -16,12 +16,13 @@
 mod attempts;
 mod codec;
 mod events;
+mod samples_pending;
 mod schema;
 
 pub use attempts::{AttemptEnd, AttemptRow};
 pub use events::EventLine;
 
-use crate::core::{NewTask, Task, TaskId, TaskState};
+use crate::core::{NewTask, Task, TaskEvent, TaskId, TaskState};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -345,6 +346,26 @@ impl Store {
     ) -> Result<Vec<EventLine>, StoreError> {
         events::after(&self.conn, after_seq, owner, task, limit)
             .map_err(self.query_err("read task events"))
+    }
+
+    /// Record events that come with no state change (the monitor's), in
+    /// one transaction.
+    pub fn insert_events(&mut self, owner_uid: u32, evs: &[TaskEvent]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |step: &'static str| {
+            let path = path.clone();
+            move |source| StoreError::Query { path, step, source }
+        };
+        let tx = self.conn.transaction().map_err(err("begin events"))?;
+        let mut seq = None;
+        for ev in evs {
+            seq = Some(events::insert(&tx, owner_uid, ev).map_err(err("insert task event"))?);
+        }
+        tx.commit().map_err(err("commit events"))?;
+        if let Some(seq) = seq {
+            self.last_event_seq = seq;
+        }
+        Ok(())
     }
 
     /// The seq of the newest stored task event.

@@ -121,25 +121,7 @@ where
         fields.push(("attempts", t.attempts.to_string()));
     }
     if let Some(r) = &t.resources {
-        use crate::core::units::format_bytes;
-        if let Some(now) = r.memory_bytes {
-            let peak = r
-                .memory_peak_bytes
-                .map(|p| format!(", peak {}", format_bytes(p)))
-                .unwrap_or_default();
-            let max = t
-                .limits
-                .memory_max
-                .map(|m| format!(", limit {}", format_bytes(m)))
-                .unwrap_or_default();
-            fields.push(("memory", format!("{}{peak}{max}", format_bytes(now))));
-        }
-        if let Some(usec) = r.cpu_usage_usec {
-            fields.push(("cpu time", format::duration((usec / 1000) as i64)));
-        }
-        if let Some(pids) = r.pids {
-            fields.push(("pids", pids.to_string()));
-        }
+        resource_lines(r, t, now_ms, &mut fields);
     }
     if let Some(limits) = limits_line(&t.limits) {
         fields.push(("limits", limits));
@@ -167,6 +149,88 @@ where
         out.push_str(&format!("{:width$} {value}\n", format!("{key}:")));
     }
     out
+}
+
+/// What a running task uses now, and its activity.
+fn resource_lines(
+    r: &crate::proto::Resources,
+    t: &TaskView,
+    now_ms: i64,
+    fields: &mut Vec<(&str, String)>,
+) {
+    use crate::core::units::format_bytes;
+    if let Some(now) = r.memory_bytes {
+        let split = match (r.memory_anon_bytes, r.memory_file_bytes) {
+            (Some(a), Some(f)) => format!(" (anon {}, file {})", format_bytes(a), format_bytes(f)),
+            _ => String::new(),
+        };
+        let peak = r
+            .memory_peak_bytes
+            .map(|p| format!(", peak {}", format_bytes(p)))
+            .unwrap_or_default();
+        let max = t
+            .limits
+            .memory_max
+            .map(|m| format!(", limit {}", format_bytes(m)))
+            .unwrap_or_default();
+        fields.push(("memory", format!("{}{split}{peak}{max}", format_bytes(now))));
+    }
+    if let Some(m) = r
+        .memory_events
+        .filter(|m| m.high + m.max + m.oom + m.oom_kill > 0)
+    {
+        fields.push((
+            "memory events",
+            format!(
+                "over high {}, at max {}, oom {}, oom kills {}",
+                m.high, m.max, m.oom, m.oom_kill
+            ),
+        ));
+    }
+    if let Some(usec) = r.cpu_usage_usec {
+        let share = r
+            .cpu_percent
+            .map(|p| format!(", now {p:.0}% of a core"))
+            .unwrap_or_default();
+        let throttled = r
+            .cpu_throttled_usec
+            .filter(|u| *u > 0)
+            .map(|u| format!(", throttled {}", format::duration((u / 1000) as i64)))
+            .unwrap_or_default();
+        fields.push((
+            "cpu",
+            format!(
+                "{} used{share}{throttled}",
+                format::duration((usec / 1000) as i64)
+            ),
+        ));
+    }
+    if let (Some(m), Some(c)) = (r.memory_pressure, r.cpu_pressure) {
+        fields.push((
+            "pressure",
+            format!("memory {m:.1}%, cpu {c:.1}% (some, 10 s)"),
+        ));
+    }
+    if let Some(pids) = r.pids {
+        fields.push(("pids", pids.to_string()));
+    }
+    if let Some(n) = r.open_files {
+        fields.push(("open files", n.to_string()));
+    }
+    if let Some(bytes) = r.output_bytes {
+        let lines = r
+            .output_lines
+            .map(|l| format!(", {l} lines"))
+            .unwrap_or_default();
+        let last = r
+            .last_output_ms
+            .map(|at| format!(", last {} ago", format::duration(now_ms - at)))
+            .unwrap_or_else(|| ", nothing yet".into());
+        fields.push(("output", format!("{}{lines}{last}", format_bytes(bytes))));
+    }
+    if let Some(a) = &r.activity {
+        fields.push(("activity", format::sanitize(a).into_owned()));
+    }
 }
 
 /// The task's limits in one line, `None` if it has none.

@@ -22,7 +22,8 @@ Examples:
 The command runs as you, without a shell (use `-- sh -c '...'` for pipes and
 redirections), in its own systemd scope, with a login-like environment plus
 the --env variables; --inherit-env sends your whole current environment
-instead.";
+instead, except your session bus (DBUS_SESSION_BUS_ADDRESS, XDG_RUNTIME_DIR:
+pass them with --env if a task really needs them).";
 
 #[derive(Debug, Args)]
 #[command(
@@ -44,7 +45,7 @@ pub struct SubmitArgs {
     pub env: Vec<(String, String)>,
 
     /// Run the command with your whole current environment (plus --env)
-    /// instead of a fresh login-like one
+    /// instead of a fresh login-like one; your session bus address is left out
     #[arg(long)]
     pub inherit_env: bool,
 
@@ -227,6 +228,12 @@ fn resolve_cwd(given: Option<&str>) -> Result<String, CliError> {
 /// The variables to send: the caller's whole environment with
 /// `--inherit-env`, then the `--env` ones (the last of a repeated KEY wins).
 /// Also returns the names of variables skipped because they are not UTF-8.
+/// Variables `--inherit-env` leaves out: the user's session bus (and the
+/// runtime directory that leads to it). A task runs outside the user's
+/// session; handing it the bus would let it ask the user's systemd for
+/// scopes outside claudine's. `--env` still passes them on purpose.
+const NOT_INHERITED: &[&str] = &["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"];
+
 fn environment(
     explicit: Vec<(String, String)>,
     inherit: bool,
@@ -237,6 +244,7 @@ fn environment(
     if inherit {
         for (key, value) in current {
             match (key.into_string(), value.into_string()) {
+                (Ok(k), Ok(_)) if NOT_INHERITED.contains(&k.as_str()) => {}
                 (Ok(k), Ok(v)) => {
                     env.insert(k, v);
                 }
@@ -392,10 +400,18 @@ mod tests {
             (OsString::from("HOME"), OsString::from("/home/a")),
             (OsString::from("A"), OsString::from("old")),
             (OsString::from("BAD"), OsString::from_vec(vec![0xff])),
+            (
+                OsString::from("DBUS_SESSION_BUS_ADDRESS"),
+                OsString::from("unix:path=/run/user/1000/bus"),
+            ),
+            (
+                OsString::from("XDG_RUNTIME_DIR"),
+                OsString::from("/run/user/1000"),
+            ),
         ];
         let explicit = vec![("A".to_string(), "new".to_string())];
         let (env, skipped) = environment(explicit.clone(), true, current.clone());
-        assert_eq!(env.len(), 2);
+        assert_eq!(env.len(), 2, "the session bus is not inherited: {env:?}");
         assert_eq!(env["A"], "new");
         assert_eq!(env["HOME"], "/home/a");
         assert_eq!(skipped, ["BAD"]);

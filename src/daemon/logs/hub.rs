@@ -72,6 +72,8 @@ fn bump(p: &mut Progress) {
 /// The daemon's one watcher of the logs directory.
 pub struct LogHub {
     followers: Arc<Followers>,
+    /// When each task last wrote (its combined log changed).
+    activity: Arc<super::Activity>,
     reader: tokio::task::AbortHandle,
 }
 
@@ -82,9 +84,16 @@ impl LogHub {
     pub fn start(dir: &Path) -> Result<Arc<LogHub>, LogError> {
         let events = watch_dir(dir)?;
         let followers = Arc::new(Followers::default());
-        let reader = tokio::spawn(read_events(dir.to_path_buf(), events, followers.clone()));
+        let activity = Arc::new(super::Activity::default());
+        let reader = tokio::spawn(read_events(
+            dir.to_path_buf(),
+            events,
+            followers.clone(),
+            activity.clone(),
+        ));
         Ok(Arc::new(LogHub {
             followers,
+            activity,
             reader: reader.abort_handle(),
         }))
     }
@@ -109,6 +118,11 @@ impl LogHub {
         if let Some(entry) = self.followers.lock().get(&id) {
             entry.tx.send_modify(|p| p.finished = true);
         }
+    }
+
+    /// When tasks last wrote output.
+    pub fn activity(&self) -> &Arc<super::Activity> {
+        &self.activity
     }
 
     /// Open follows, over all tasks.
@@ -207,11 +221,21 @@ fn watch_dir(dir: &Path) -> Result<Events, LogError> {
 /// The reader task: wake the followers of the task each event names. It
 /// never ends by itself; when reading fails it watches the directory anew
 /// and wakes every follower, since events may have been lost.
-async fn read_events(dir: PathBuf, mut events: Events, followers: Arc<Followers>) {
+async fn read_events(
+    dir: PathBuf,
+    mut events: Events,
+    followers: Arc<Followers>,
+    activity: Arc<super::Activity>,
+) {
     loop {
         let failure = match events.next().await {
             Some(Ok(ev)) => {
                 dispatch(&dir, &followers, ev.mask, ev.name.as_deref());
+                if ev.mask.contains(EventMask::MODIFY) {
+                    if let Some(id) = ev.name.as_deref().and_then(combined_log_of) {
+                        activity.touch(id, crate::daemon::actor::now_ms());
+                    }
+                }
                 continue;
             }
             Some(Err(e)) => e.to_string(),
@@ -243,6 +267,11 @@ fn dispatch(dir: &Path, followers: &Followers, mask: EventMask, name: Option<&Os
     } else if let Some(id) = name.and_then(task_of_file) {
         followers.wake(id);
     }
+}
+
+/// The task whose combined log (`<id>.log`) `name` is.
+fn combined_log_of(name: &OsStr) -> Option<i64> {
+    task_of_file(name).filter(|_| name.to_str().is_some_and(|n| n.ends_with(".log")))
 }
 
 /// Watch `dir` again, retrying every second while that fails (e.g. the

@@ -10,14 +10,17 @@
 //! - this file: paths, creation ([`open_for_task`]) and [`tail_offset`];
 //! - [`hub`]: [`LogHub`], the one inotify watcher on the directory that
 //!   wakes every follower, and [`LogFollow`], one follower's registration;
+//! - [`activity`]: [`Activity`], when each task last wrote, for the monitor;
 //! - [`stream`](mod@stream): [`stream()`], a log as an HTTP body.
 
+mod activity;
 #[cfg(test)]
 mod follow_tests;
 mod hub;
 mod stream;
 
 pub use crate::proto::LogStream;
+pub use activity::Activity;
 pub use hub::{LogFollow, LogHub};
 pub use stream::stream;
 

@@ -1,0 +1,144 @@
+//! Containment: noticing a process of a task that leaves its scope.
+//!
+//! A task's processes stay in its scope whatever they fork, unless something
+//! moves one out: a user whose own systemd manager runs can ask it for a
+//! scope of its own (`systemd-run --user --scope`), and the system manager
+//! moves the process on its behalf. The sampler keeps, per task, the pids
+//! it saw in `cgroup.procs` with their start times; a pid that is no longer
+//! there but still runs, with the same start time (not a recycled pid), in
+//! another cgroup has escaped. Processes seen only between two samples go
+//! unnoticed; one that lives on outside is what matters, and it is found.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A process that left its task's scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escape {
+    pub pid: u32,
+    /// Its cgroup now, as in `/proc/<pid>/cgroup`.
+    pub cgroup: String,
+}
+
+/// The processes seen in one scope.
+#[derive(Debug, Default)]
+pub struct Containment {
+    /// pid -> start time (clock ticks after boot, field 22 of `stat`).
+    known: HashMap<u32, u64>,
+}
+
+impl Containment {
+    /// The scope at `scope` (a cgroup path, `/claudine.slice/...`) now holds
+    /// `procs`: remember the new ones, and report those gone from it that
+    /// still run elsewhere. `proc_root` is `/proc` (a directory in tests).
+    pub fn update(&mut self, proc_root: &Path, scope: &str, procs: &[u32]) -> Vec<Escape> {
+        let mut escaped = Vec::new();
+        let mut now = HashMap::with_capacity(procs.len());
+        for &pid in procs {
+            let start = match self.known.remove(&pid) {
+                Some(start) => Some(start),
+                None => start_time(proc_root, pid),
+            };
+            if let Some(start) = start {
+                now.insert(pid, start);
+            }
+        }
+        for (pid, start) in std::mem::replace(&mut self.known, now) {
+            if start_time(proc_root, pid) != Some(start) {
+                continue; // ended (or the pid was reused)
+            }
+            let Ok(text) = std::fs::read_to_string(proc_root.join(format!("{pid}/cgroup"))) else {
+                continue;
+            };
+            if let Some(cgroup) = crate::cgroup::own_cgroup(&text) {
+                if !is_within(&cgroup, scope) {
+                    escaped.push(Escape { pid, cgroup });
+                }
+            }
+        }
+        escaped.sort_by_key(|e| e.pid);
+        escaped
+    }
+}
+
+/// `path` is `scope` or below it.
+fn is_within(path: &str, scope: &str) -> bool {
+    path == scope
+        || path
+            .strip_prefix(scope)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Field 22 of `/proc/<pid>/stat`; the command name (field 2) may hold
+/// spaces and parentheses, so fields are counted after its last `)`.
+fn start_time(proc_root: &Path, pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(proc_root.join(format!("{pid}/stat"))).ok()?;
+    parse_start_time(&stat)
+}
+
+fn parse_start_time(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After the name: state is field 3, start time field 22.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(pid: u32, name: &str, start: u64) -> String {
+        let mut f = vec!["S".to_string()];
+        f.extend((4..22).map(|i| i.to_string()));
+        f.push(start.to_string());
+        f.extend(["0".into(), "0".into()]);
+        format!("{pid} ({name}) {}\n", f.join(" "))
+    }
+
+    fn process(root: &Path, pid: u32, start: u64, cgroup: &str) {
+        let dir = root.join(pid.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("stat"), stat(pid, "a b) c", start)).unwrap();
+        std::fs::write(dir.join("cgroup"), format!("0::{cgroup}\n")).unwrap();
+    }
+
+    #[test]
+    fn the_start_time_is_counted_after_the_name() {
+        assert_eq!(parse_start_time(&stat(9, "x) (y", 4242)), Some(4242));
+        assert_eq!(parse_start_time("9 (x) S 1"), None);
+    }
+
+    #[test]
+    fn a_process_moved_out_is_reported_once_and_ended_or_reused_ones_are_not() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let scope = "/claudine.slice/claudine-task-5.scope";
+        process(r, 10, 100, scope);
+        process(r, 11, 110, scope);
+        process(r, 12, 120, scope);
+        process(r, 13, 130, scope);
+        let mut c = Containment::default();
+        assert!(c.update(r, scope, &[10, 11, 12, 13]).is_empty());
+        // 11 moved to the user's manager, 12 ended, 13's pid was reused.
+        let user = "/user.slice/user-1000.slice/user@1000.service/app.slice/run-r1.scope";
+        process(r, 11, 110, user);
+        std::fs::remove_dir_all(r.join("12")).unwrap();
+        process(r, 13, 999, user);
+        let escaped = c.update(r, scope, &[10]);
+        assert_eq!(
+            escaped,
+            [Escape {
+                pid: 11,
+                cgroup: user.into()
+            }]
+        );
+        assert!(c.update(r, scope, &[10]).is_empty(), "reported once");
+    }
+
+    #[test]
+    fn below_the_scope_is_still_inside() {
+        let scope = "/claudine.slice/claudine-task-5.scope";
+        assert!(is_within(scope, scope));
+        assert!(is_within(&format!("{scope}/sub"), scope));
+        assert!(!is_within("/claudine.slice/claudine-task-50.scope", scope));
+    }
+}
