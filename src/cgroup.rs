@@ -14,7 +14,10 @@
 //! reads each file into one stack buffer: the monitor reads these every
 //! second for hundreds of scopes, and a read costs one path allocation.
 
+mod files;
 mod parse;
+
+pub use files::ScopeFiles;
 
 use parse::{
     parse_cgroup_events, parse_cpu_stat, parse_memory_events, parse_memory_stat, parse_pressure,

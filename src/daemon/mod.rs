@@ -18,7 +18,7 @@ pub mod hooks;
 mod launch;
 pub mod logs;
 mod metrics;
-mod monitor;
+pub mod monitor;
 mod pidfd;
 pub mod prom;
 mod reconcile;
@@ -95,6 +95,9 @@ pub async fn run_with(
         accounts.clone(),
     );
     actor.hooks = hooks;
+    // The sampler keeps about ten files open per running task; the base
+    // limits a task starts from were taken above, before this.
+    raise_open_files_limit();
     // The metrics endpoint is optional: an address in use is reported and
     // the daemon serves its socket all the same.
     if let Some(addr) = cfg.metrics_listen {
@@ -212,6 +215,27 @@ fn start_sampler(
         .spawn(move || sampler.run(|r| tx.blocking_send(actor::Event::Sampled(r)).is_ok()))
         .context("start the sampler thread")?;
     Ok(())
+}
+
+/// Soft RLIMIT_NOFILE up to the hard one (systemd's default soft limit of
+/// 1024 is for select(2) users; claudined uses none).
+fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid resource and struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                tracing::warn!(
+                    "cannot raise the open files limit: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
 }
 
 /// Sleeps until `at_ms` (wall clock), or forever when there is nothing to

@@ -59,6 +59,8 @@ PACKAGES="systemd,systemd-sysv,dbus,udev,kmod,procps,linux-image-amd64,initramfs
 PACKAGES+=",adduser,passwd,init-system-helpers,util-linux,sudo,curl,jq,python3-minimal"
 # keyutils: keyctl, for the per-task session keyring checks.
 PACKAGES+=",keyutils"
+# python3-prometheus-client: a real parser of the metrics endpoint's text.
+PACKAGES+=",python3-prometheus-client"
 # Bump when the recipe below changes in a way the hash cannot see.
 RECIPE_VERSION=1
 

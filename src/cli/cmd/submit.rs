@@ -53,8 +53,9 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "OCTAL", value_parser = parse_umask)]
     pub umask: Option<u32>,
 
-    /// Soft memory level, e.g. 2G, at most --memory-max: recorded with the
-    /// task (shown by status); nothing acts on it yet
+    /// Soft memory level, e.g. 2G, at most --memory-max: above it the task
+    /// raises task:high-memory (event, journal, hooks); nothing is touched
+    /// [default: memory_warn of the configuration]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_warn: Option<u64>,
 
@@ -75,8 +76,9 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
     pub cpu_quota: Option<u64>,
 
-    /// Stall threshold (no output for this long), e.g. 10m: recorded with
-    /// the task (shown by status); nothing acts on it yet
+    /// Stall threshold, e.g. 10m: no output for this long raises
+    /// task:stalled (busy or idle), and task:active when output resumes
+    /// [default: stall_after of the configuration, 5m]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub stall_after: Option<i64>,
 

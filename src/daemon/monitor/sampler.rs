@@ -14,7 +14,9 @@
 
 use super::contain::{Containment, Escape};
 use super::output::{Output, OutputCounter};
-use crate::cgroup::{CgroupEvents, CgroupReader, CpuStat, MemoryEvents, MemoryStat, Pressure};
+use crate::cgroup::{
+    CgroupEvents, CgroupReader, CpuStat, MemoryEvents, MemoryStat, Pressure, ScopeFiles,
+};
 use crate::core::TaskId;
 use crate::daemon::logs::Activity;
 use inotify::{Inotify, WatchDescriptor, WatchMask};
@@ -78,6 +80,8 @@ pub enum Report {
 
 struct Watched {
     target: Target,
+    /// The scope's files, kept open.
+    files: ScopeFiles,
     memory_events: Option<MemoryEvents>,
     cgroup_events: Option<CgroupEvents>,
     output: OutputCounter,
@@ -167,10 +171,7 @@ impl Sampler {
             at_ms,
             ..Reading::default()
         };
-        let Ok(cg) = self.reader.cgroup(&t.cgroup) else {
-            r.gone = true;
-            return Some(r);
-        };
+        let cg = &mut w.files;
         let mut errors = Vec::new();
         let mut ok = Keep(&mut errors);
         if poll_events {
@@ -178,7 +179,7 @@ impl Sampler {
             w.cgroup_events = ok.keep(cg.events());
         }
         let procs = ok.keep(cg.procs());
-        r.gone = procs.is_none() && !cg.path().is_dir();
+        r.gone = procs.is_none() && !cg.dir().is_dir();
         if r.gone {
             return Some(r);
         }
@@ -212,7 +213,7 @@ impl Sampler {
     }
 
     /// Follow the actor's targets: watch the new ones, forget the gone ones.
-    fn sync_targets(&mut self) {
+    pub fn sync_targets(&mut self) {
         let (version, targets) = {
             let g = self.targets.lock().unwrap_or_else(|e| e.into_inner());
             if g.0 == self.version {
@@ -242,7 +243,15 @@ impl Sampler {
             if self.watched.contains_key(&t.id) {
                 continue;
             }
+            let Ok(cg) = self.reader.cgroup(&t.cgroup) else {
+                warn!(
+                    "task {}: cgroup path {:?} is not below the root",
+                    t.id, t.cgroup
+                );
+                continue;
+            };
             let mut w = Watched {
+                files: ScopeFiles::new(cg.path()),
                 target: t.clone(),
                 memory_events: None,
                 cgroup_events: None,
@@ -251,15 +260,15 @@ impl Sampler {
                 wds: Vec::new(),
                 complained: false,
             };
-            if let (Some(i), Ok(cg)) = (&mut self.inotify, self.reader.cgroup(&t.cgroup)) {
+            if let Some(i) = &mut self.inotify {
                 for file in ["memory.events", "cgroup.events"] {
                     if let Ok(wd) = i.watches().add(cg.path().join(file), WatchMask::MODIFY) {
                         self.by_wd.insert(wd.clone(), t.id);
                         w.wds.push(wd);
                     }
                 }
-                w.memory_events = cg.memory_events().ok().flatten();
-                w.cgroup_events = cg.events().ok().flatten();
+                w.memory_events = w.files.memory_events().ok().flatten();
+                w.cgroup_events = w.files.events().ok().flatten();
             }
             self.watched.insert(t.id, w);
         }
@@ -296,11 +305,8 @@ impl Sampler {
             let Some(w) = self.watched.get_mut(&id) else {
                 continue;
             };
-            let Ok(cg) = self.reader.cgroup(&w.target.cgroup) else {
-                continue;
-            };
-            w.memory_events = cg.memory_events().ok().flatten().or(w.memory_events);
-            w.cgroup_events = cg.events().ok().flatten().or(w.cgroup_events);
+            w.memory_events = w.files.memory_events().ok().flatten().or(w.memory_events);
+            w.cgroup_events = w.files.events().ok().flatten().or(w.cgroup_events);
             reports.push(Report::Changed {
                 id,
                 attempt: w.target.attempt,

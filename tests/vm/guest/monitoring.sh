@@ -158,3 +158,146 @@ sec_metrics() {
     write_config
     check "restart with the default configuration" restart_daemon
 }
+
+# ============================================================ monitor
+# The follow client's lines are "RECEIVED_US JSON" (bash's clock: no fork per line).
+MON=/tmp/mon.follow
+mon_events() { cut -d' ' -f2- "$MON" 2>/dev/null; }
+# ev_of ID TYPE: the first event of that type for task ID (JSON), if any.
+ev_of() { mon_events | jq -c --argjson t "$1" --arg k "$2" 'select(.task == $t and .type == $k)' 2>/dev/null | head -1; }
+has_ev() { [[ -n $(ev_of "$1" "$2") ]]; }
+# received_ms ID TYPE: when the follow client received that event.
+received_ms() {
+    local line
+    line=$(grep -F "\"task\":$1," "$MON" | grep -F "\"type\":\"$2\"" | head -1)
+    echo $(( ${line%% *} / 1000 ))
+}
+# at_ms EVENT_JSON: its "at" in ms since the epoch.
+at_ms() { local at; at=$(jq -r .at <<<"$1"); echo $(( $(date -d "$at" +%s%N) / 1000000 )); }
+hook_has() { jq -s -e --argjson t "$1" --arg k "$2" 'any(.[]; .task == $t and .type == $k)' /tmp/mh/events >/dev/null 2>&1; }
+status_matches() { ctl root status "$1"; grep -Eq -- "$2" <<<"$OUT"; }
+exported_output_matches() {
+    local exported real
+    exported=$(metrics | awk -v t="task=\"$1\"" 'index($0, "claudine_task_output_bytes_total{") == 1 && index($0, t) {print $NF}')
+    real=$(stat -c %s "$STATE/logs/$1.log")
+    [[ -n $exported && $exported == "$real" ]]
+}
+sec_monitor() {
+    begin "monitor: stalls busy and idle, active again at once, memory over its soft limit, hooks, journal, escapes, status"
+    rm -rf /tmp/mh; mkdir -m 1777 /tmp/mh
+    write_config 'cpu_max_percent = 100' 'metrics_listen = "127.0.0.1:9464"' \
+        '[[hooks]]' 'events = ["task:stalled", "task:active", "task:high-memory", "task:critical-memory", "task:escaped"]' \
+        'command = ["/bin/sh", "-c", "cat >> /tmp/mh/events"]' \
+        '[[hooks]]' 'events = ["*"]' 'command = ["/bin/sleep", "1000"]' 'timeout_ms = 3000'
+    check "restart with hooks on the monitor's events (one hangs) and the metrics endpoint" restart_daemon
+    : > "$MON"
+    (cd /root && exec claudinectl --json events --follow) 2>&1 | while IFS= read -r l; do printf '%s %s\n' "${EPOCHREALTIME/./}" "$l"; done > "$MON" &
+    local fp=$!
+    local idle busy mem
+    idle=$(submit alice --stall-after 4s -- sh -c 'echo start; sleep 10; date +%s%3N; sleep 60')
+    busy=$(submit alice --stall-after 4s -- python3 -c '
+import time
+print("start", flush=True)
+t = time.time()
+while time.time() - t < 10: pass
+print(int(time.time() * 1000), flush=True)
+time.sleep(60)')
+    mem=$(submit alice --memory-warn 64M --memory-max 200M -- python3 -c '
+import time
+x = b"a" * (175 << 20)
+print("allocated", flush=True)
+time.sleep(60)')
+    wait_until 40 "the silent sleeper raises task:stalled" has_ev "$idle" task:stalled
+    local ev; ev=$(ev_of "$idle" task:stalled)
+    check_eq "... idle (no CPU)" false "$(jq -r .busy <<<"$ev")"
+    local silent; silent=$(jq -r .silent_for_ms <<<"$ev")
+    note "stalled after ${silent} ms of silence (threshold 4000 ms, interval 1000 ms)"
+    check "... within the threshold plus one interval (and 1 s of scheduling under emulation)" \
+        test "$silent" -ge 4000 -a "$silent" -le 6000
+    check_match "status says idle and how long" 'activity: +idle: no CPU, no output for [0-9]+ s' \
+        "$(ctl root status "$idle"; echo "$OUT")"
+    check_eq "status --json: stalled" true "$(task_json "$idle" | jq -r .resources.stalled)"
+    wait_until 40 "the busy loop raises task:stalled" has_ev "$busy" task:stalled
+    ev=$(ev_of "$busy" task:stalled)
+    check_eq "... busy" true "$(jq -r .busy <<<"$ev")"
+    check "... with its CPU share (>= 50% of a core)" jq -e '.cpu_percent >= 50' <<<"$ev"
+    wait_until 30 "status says busy while it spins" status_matches "$busy" 'activity: +busy: [0-9]+% CPU, no output for'
+    wait_until 30 "the sleeper prints again: task:active" has_ev "$idle" task:active
+    local printed latency
+    printed=$(tail -1 "$STATE/logs/$idle.out")
+    latency=$(( $(received_ms "$idle" task:active) - printed ))
+    note "from its output to task:active on the events --follow client: ${latency} ms"
+    check "... at once, not at the next sample (under 1 s after the write, emulated)" test "$latency" -lt 1000
+    wait_until 30 "the busy task prints again: task:active" has_ev "$busy" task:active
+    wait_until 40 "the allocator raises task:high-memory" has_ev "$mem" task:high-memory
+    ev=$(ev_of "$mem" task:high-memory)
+    check "... with its usage over the soft limit and the hard limit beside it" \
+        jq -e '.current_bytes >= (64 * 1048576) and .threshold_bytes == (64 * 1048576) and .limit_bytes == (200 * 1048576)' <<<"$ev"
+    wait_until 30 "... and task:critical-memory near its hard limit (90%)" has_ev "$mem" task:critical-memory
+    check_eq "nothing killed it: it still runs" running "$(state_of "$mem")"
+    wait_until 20 "the first hook got the stalls, the activity and the memory warnings" \
+        bash -c "jq -s -e '[.[] | .type] | (index(\"task:stalled\") and index(\"task:active\") and index(\"task:high-memory\"))' /tmp/mh/events"
+    check "... as JSON with the event's fields (idle stall of task $idle)" \
+        jq -s -e --argjson t "$idle" 'any(.[]; .task == $t and .type == "task:stalled" and .busy == false and (.silent_for_ms >= 4000))' /tmp/mh/events
+    local j
+    j=$(journalctl -q --no-pager -u claudine CLAUDINE_EVENT=task:stalled CLAUDINE_TASK_ID="$idle" -o json | head -1)
+    check_eq "the journal has the stall at priority warning (4)" 4 "$(jq -r .PRIORITY <<<"$j")"
+    check_match "... in words, with the owner" 'idle: no CPU' "$(jq -r .MESSAGE <<<"$j")"
+    check_eq "... CLAUDINE_USER=alice" alice "$(jq -r .CLAUDINE_USER <<<"$j")"
+    j=$(journalctl -q --no-pager -u claudine CLAUDINE_EVENT=task:critical-memory CLAUDINE_TASK_ID="$mem" -o json | head -1)
+    check_eq "critical memory is at priority err (3)" 3 "$(jq -r .PRIORITY <<<"$j")"
+    ctl root status "$idle"
+    check_match "status: output bytes, lines and when" 'output: +[0-9.]+ B, 2 lines, last [0-9]+ s ago' "$OUT"
+    check_match "status: CPU time and share" 'cpu: +.* used, now [0-9]+% of a core' "$OUT"
+    check_match "status: open files of its processes" 'open files: +[0-9]+' "$OUT"
+    check_match "status: memory split into anon and file" 'memory: +[0-9.]+ [KMG]?i?B \(anon ' "$OUT"
+    wait_until 10 "the endpoint's output counter is the log's size" exported_output_matches "$idle"
+    check "the endpoint parses with prometheus_client" \
+        bash -c 'curl -s http://127.0.0.1:9464/metrics | python3 -c "import sys; from prometheus_client.parser import text_string_to_metric_families as p; n = len(list(p(sys.stdin.read()))); assert n > 5, n"'
+    # Containment: a process moved out of its scope is noticed and reported.
+    local f pid
+    f=$(submit alice -- sh -c 'sleep 300 & sleep 300')
+    wait_until 30 "a task with two sleeps runs" bash -c "[[ \$(grep -c . /sys/fs/cgroup/claudine.slice/claudine-task-$f.scope/cgroup.procs 2>/dev/null) -ge 3 ]]"
+    pid=$(for p in $(scope_procs "$f"); do [[ $(cat "/proc/$p/comm") == sleep ]] && echo "$p"; done | head -1)
+    mkdir -p /sys/fs/cgroup/claudine-escape-test
+    echo "$pid" > /sys/fs/cgroup/claudine-escape-test/cgroup.procs
+    wait_until 15 "a sleep moved out of the scope raises task:escaped" has_ev "$f" task:escaped
+    ev=$(ev_of "$f" task:escaped)
+    check_eq "... naming the process and where it went" "$pid /claudine-escape-test" "$(jq -r '"\(.pid) \(.cgroup)"' <<<"$ev")"
+    kill "$pid"; poll 10 rmdir /sys/fs/cgroup/claudine-escape-test
+    # The user's own manager, asked from inside a task, does not get a
+    # process out unnoticed either.
+    loginctl enable-linger alice
+    local uid e; uid=$(id -u alice)
+    poll 30 test -S "/run/user/$uid/systemd/private"
+    e=$(submit alice -- sh -c "XDG_RUNTIME_DIR=/run/user/$uid systemd-run --user --scope -q --unit=claudine-escape sleep 200; echo exit \$?; sleep 200")
+    wait_until 60 "systemd-run --user --scope from a task has returned or runs" bash -c "pgrep -u alice -f 'sleep 200' >/dev/null"
+    poll 10 has_ev "$e" task:escaped
+    local moved; moved=$(for p in $(pgrep -u alice -f '^sleep 200'); do grep -q "claudine-task-$e.scope" "/proc/$p/cgroup" || echo "$p"; done)
+    if [[ -n $moved ]]; then
+        check "the user manager moved a process out of the task's scope: reported" has_ev "$e" task:escaped
+    else
+        pass "the user manager could not move the task's process out of its scope (contained)"
+    fi
+    note "$(cat "$STATE/logs/$e.log" 2>/dev/null | tail -2)"
+    loginctl disable-linger alice
+    # Events survive a restart.
+    for t in "$idle" "$busy" "$mem" "$f" "$e"; do ctl root cancel "$t"; done
+    kill "$fp" 2>/dev/null; pkill -f 'claudinectl --json events --follow'; wait "$fp" 2>/dev/null
+    restart_daemon
+    ctl alice --json events --task "$idle"
+    check_eq "the stall and the activity survive a daemon restart" "task:queued task:started task:stalled task:active task:finished" \
+        "$(jq -r .type <<<"$OUT" | xargs)"
+    # Passive: journal only.
+    local cur p; cur=$(journal_cursor)
+    write_config 'cpu_max_percent = 100' 'level = "passive"'
+    check "restart at level passive" restart_daemon
+    p=$(submit alice --stall-after 2s -- sleep 30)
+    wait_until 40 "passive: the stall is in the journal" \
+        bash -c "journalctl -q --no-pager -u claudine CLAUDINE_EVENT=task:stalled CLAUDINE_TASK_ID=$p | grep -q idle"
+    ctl alice --json events --task "$p"
+    check_no_match "... and not recorded as an event" 'task:stalled' "$OUT"
+    ctl root cancel "$p"
+    write_config
+    check "restart with the default configuration" restart_daemon
+}
