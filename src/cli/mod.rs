@@ -3,7 +3,8 @@
 //! - [`Cli`]/[`Command`]: the clap definitions (each subcommand's arguments
 //!   live beside its code in [`cmd`]).
 //! - [`client`]: HTTP/1.1 + JSON over the Unix socket ([`crate::proto`]).
-//! - [`format`]: durations, quoting and other text helpers.
+//! - [`format`]: durations, quoting and other text helpers; [`spark`]:
+//!   sparklines.
 //! - [`error`] and [`exit`]: what can fail and the exit code it gives.
 //!
 //! [`main`] is the whole program; `src/bin/claudinectl.rs` only calls it.
@@ -16,7 +17,10 @@ pub mod error;
 pub mod exit;
 pub mod format;
 #[cfg(test)]
+mod metrics_roundtrip_tests;
+#[cfg(test)]
 mod roundtrip_tests;
+pub mod spark;
 #[cfg(test)]
 mod testserver;
 
@@ -79,6 +83,8 @@ pub enum Command {
     Wait(cmd::wait::WaitArgs),
     /// Your tasks' events (queued, started, finished, ...); --follow streams
     Events(cmd::events::EventsArgs),
+    /// A task's memory, CPU, pids and output over time, as sparklines
+    Metrics(cmd::metrics::MetricsArgs),
     /// Print the versions of claudinectl and claudined
     Version(cmd::version::VersionArgs),
 }
@@ -152,6 +158,7 @@ pub async fn run(
         Command::Status(args) => cmd::status::run(&client, args, out).await,
         Command::Logs(args) => cmd::logs::run(&client, args, out).await,
         Command::Events(args) => cmd::events::run(&client, args, out).await,
+        Command::Metrics(args) => cmd::metrics::run(&client, args, out).await,
         Command::Cancel(args) => cmd::cancel::run(&client, args, out).await,
         Command::Wait(args) => cmd::wait::run(&client, args, out).await,
         Command::Version(args) => cmd::version::run(&client, args, out).await,
@@ -243,7 +250,7 @@ mod tests {
         }
         let mut app = Cli::command();
         for sub in [
-            "submit", "list", "status", "logs", "cancel", "wait", "version",
+            "submit", "list", "status", "logs", "cancel", "wait", "metrics", "version",
         ] {
             let help = app
                 .find_subcommand_mut(sub)
