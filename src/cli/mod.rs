@@ -38,6 +38,7 @@ Examples:
   claudinectl submit --priority P0 --cwd ~/src/app -- claude -p 'fix the flaky test'
   claudinectl list
   claudinectl logs -f 42
+  claudinectl metrics 42
   claudinectl wait 42 && echo 'task 42 succeeded'";
 
 /// Queue commands for claudined, which runs each one in its own systemd scope.
