@@ -16,6 +16,7 @@
 //! | POST   | /v1/tasks/{id}/cancel      | [`CancelRequest`] | [`TaskView`]               |
 //! | GET    | /v1/tasks/{id}/wait        |                 | [`TaskView`] once terminal   |
 //! | GET    | /v1/tasks/{id}/logs?tail=N&follow=1 |        | `text/plain` stream of the log |
+//! | GET    | /v1/tasks/{id}/metrics     |                 | [`MetricsView`] (JSON form in [`metrics`]) |
 //! | GET    | /v1/status                 |                 | [`DaemonStatus`]             |
 //! | GET    | /v1/events?task=N&after=SEQ&follow=1 |       | NDJSON: one task event per line (`core::events`) |
 //!
@@ -30,6 +31,10 @@
 //! than [`MAX_REQUEST_BYTES`] is refused with 413 before it is read, and the
 //! connection is closed. Another user's task answers exactly like a task that
 //! does not exist (404 `not_found`), so ids cannot be probed.
+
+pub mod metrics;
+
+pub use metrics::{MetricsPoint, MetricsView};
 
 use crate::core::{Limits, Priority, Task, TaskId, TaskState};
 use crate::store::AttemptRow;

@@ -1031,3 +1031,75 @@ fn hooks_fire_and_metrics_are_served() {
     assert!(m.starts_with("HTTP/1.1 200"), "{m}");
     assert!(m.contains("claudine_tasks_running 0"), "{m}");
 }
+
+/// `metrics` reads the stored history: empty before any sample, the points
+/// with their rates once there are some (they survive a restart), and
+/// another user's task is not found.
+#[test]
+fn metrics_are_read_from_the_store_and_private() {
+    use claudine::core::Sample;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let edit = |c: &mut Config| c.socket_group = "nogroup".into();
+    let d = Daemon::start_with(dir.path(), Arc::default(), None, edit);
+    let id = d.submit(&["--", "true"]);
+    assert_eq!(d.ctl(&["wait", &id]).status.code(), Some(0));
+    let out = d.ctl(&["metrics", &id, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "succeeded");
+    assert_eq!(v["points"], serde_json::json!([]));
+    assert!(text(&d.ctl(&["metrics", &id]).stdout).contains("no samples yet"));
+
+    // What the monitor would have stored, written while the daemon is down.
+    let (path, scopes, max_running) = d.stop();
+    {
+        let mut store = claudine::store::Store::open(&path.join("state/claudine.db")).unwrap();
+        let n: i64 = id.parse().unwrap();
+        let rows: Vec<_> = (0..3u64)
+            .map(|i| {
+                let s = Sample {
+                    at_ms: 1_700_000_000_000 + i as i64 * 1000,
+                    memory_bytes: (i + 1) << 20,
+                    cpu_usage_usec: i * 500_000,
+                    pids: 1,
+                    output_bytes: i * 10,
+                };
+                (n, s)
+            })
+            .collect();
+        store.append_samples(&rows).unwrap();
+    }
+    let d = Daemon::start_with(&path, scopes, max_running, edit);
+    let out = d.ctl(&["metrics", &id, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 3, "{v}");
+    assert_eq!(points[0]["at"], "2023-11-14T22:13:20.000Z");
+    assert_eq!(points[0]["cpu_percent"], serde_json::Value::Null);
+    assert_eq!(points[2]["cpu_percent"], 50.0);
+    let human = text(&d.ctl(&["metrics", &id]).stdout);
+    assert!(human.contains("3 points over 2 s"), "{human}");
+
+    let out = {
+        use std::os::unix::process::CommandExt;
+        Command::new(env!("CARGO_BIN_EXE_claudinectl"))
+            .arg("--socket")
+            .arg(d.socket())
+            .args(["metrics", &id])
+            .current_dir("/tmp")
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not found"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.ctl(&["metrics", "99999"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not found"));
+}

@@ -8,8 +8,8 @@ use crate::cli::error::CliError;
 use crate::cli::format;
 use crate::core::TaskId;
 use crate::proto::{
-    CancelRequest, ErrorBody, ListResponse, LogStream, SubmitRequest, SubmitResponse, TaskView,
-    VersionResponse, MAX_REQUEST_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    CancelRequest, ErrorBody, ListResponse, LogStream, MetricsView, SubmitRequest, SubmitResponse,
+    TaskView, VersionResponse, MAX_REQUEST_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -103,6 +103,12 @@ impl Client {
     /// long that takes.
     pub async fn wait(&self, id: TaskId) -> Result<Answer<TaskView>, CliError> {
         self.json(Method::GET, &format!("/v1/tasks/{id}/wait"), None)
+            .await
+    }
+
+    /// `GET /v1/tasks/{id}/metrics`.
+    pub async fn metrics(&self, id: TaskId) -> Result<Answer<MetricsView>, CliError> {
+        self.json(Method::GET, &format!("/v1/tasks/{id}/metrics"), None)
             .await
     }
 

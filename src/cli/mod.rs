@@ -3,7 +3,8 @@
 //! - [`Cli`]/[`Command`]: the clap definitions (each subcommand's arguments
 //!   live beside its code in [`cmd`]).
 //! - [`client`]: HTTP/1.1 + JSON over the Unix socket ([`crate::proto`]).
-//! - [`format`]: durations, quoting and other text helpers.
+//! - [`format`]: durations, quoting and other text helpers; [`spark`]:
+//!   sparklines.
 //! - [`error`] and [`exit`]: what can fail and the exit code it gives.
 //!
 //! [`main`] is the whole program; `src/bin/claudinectl.rs` only calls it.
@@ -16,7 +17,10 @@ pub mod error;
 pub mod exit;
 pub mod format;
 #[cfg(test)]
+mod metrics_roundtrip_tests;
+#[cfg(test)]
 mod roundtrip_tests;
+pub mod spark;
 #[cfg(test)]
 mod testserver;
 
@@ -34,6 +38,7 @@ Examples:
   claudinectl submit --priority P0 --cwd ~/src/app -- claude -p 'fix the flaky test'
   claudinectl list
   claudinectl logs -f 42
+  claudinectl metrics 42
   claudinectl wait 42 && echo 'task 42 succeeded'";
 
 /// Queue commands for claudined, which runs each one in its own systemd scope.
@@ -79,6 +84,8 @@ pub enum Command {
     Wait(cmd::wait::WaitArgs),
     /// Your tasks' events (queued, started, finished, ...); --follow streams
     Events(cmd::events::EventsArgs),
+    /// A task's memory, CPU, pids and output over time, as sparklines
+    Metrics(cmd::metrics::MetricsArgs),
     /// Print the versions of claudinectl and claudined
     Version(cmd::version::VersionArgs),
 }
@@ -152,6 +159,7 @@ pub async fn run(
         Command::Status(args) => cmd::status::run(&client, args, out).await,
         Command::Logs(args) => cmd::logs::run(&client, args, out).await,
         Command::Events(args) => cmd::events::run(&client, args, out).await,
+        Command::Metrics(args) => cmd::metrics::run(&client, args, out).await,
         Command::Cancel(args) => cmd::cancel::run(&client, args, out).await,
         Command::Wait(args) => cmd::wait::run(&client, args, out).await,
         Command::Version(args) => cmd::version::run(&client, args, out).await,
@@ -243,7 +251,7 @@ mod tests {
         }
         let mut app = Cli::command();
         for sub in [
-            "submit", "list", "status", "logs", "cancel", "wait", "version",
+            "submit", "list", "status", "logs", "cancel", "wait", "metrics", "version",
         ] {
             let help = app
                 .find_subcommand_mut(sub)

@@ -18,8 +18,8 @@ use crate::config::Config;
 use crate::core::{ReadyQueue, Task, TaskId, TaskState, Transition};
 use crate::host::HostSampler;
 use crate::proto::{
-    DaemonStatus, ErrorCode, ErrorInfo, ListResponse, LogStream, SubmitRequest, SubmitResponse,
-    TaskView,
+    DaemonStatus, ErrorCode, ErrorInfo, ListResponse, LogStream, MetricsView, SubmitRequest,
+    SubmitResponse, TaskView,
 };
 use crate::store::{AttemptEnd, Store};
 use crate::systemd::Scopes;
@@ -124,6 +124,12 @@ pub enum Event {
         task: Option<TaskId>,
         after_seq: i64,
         reply: Reply<EventsPage>,
+    },
+    /// A task's metrics history (`history_requests.rs`).
+    Metrics {
+        caller: Caller,
+        id: TaskId,
+        reply: Reply<MetricsView>,
     },
     /// A launch task finished creating the scope (and sent `go` on success).
     ScopeReady {
@@ -421,6 +427,9 @@ impl Actor {
                         })
                     });
                 let _ = reply.send(page);
+            }
+            Event::Metrics { caller, id, reply } => {
+                let _ = reply.send(self.metrics(&caller, id));
             }
             Event::ScopeReady {
                 id,

@@ -14,6 +14,7 @@ pub mod actor;
 mod endings;
 #[cfg(feature = "fault-injection")]
 mod fault;
+mod history_requests;
 pub mod hooks;
 mod launch;
 pub mod logs;

@@ -295,6 +295,14 @@ async fn route(
                     .await?,
             )
         }
+        (&Method::GET, ["v1", "tasks", id, "metrics"]) => {
+            let id = task_id(id)?;
+            json(
+                StatusCode::OK,
+                &ask.ask(|caller, reply| Event::Metrics { caller, id, reply })
+                    .await?,
+            )
+        }
         (&Method::GET, ["v1", "tasks", id, "logs"]) => {
             let id = task_id(id)?;
             let tail = match query.get("tail") {

@@ -16,13 +16,13 @@
 mod attempts;
 mod codec;
 mod events;
-mod samples_pending;
+mod samples;
 mod schema;
 
 pub use attempts::{AttemptEnd, AttemptRow};
 pub use events::EventLine;
 
-use crate::core::{NewTask, Task, TaskEvent, TaskId, TaskState};
+use crate::core::{NewTask, Sample, Task, TaskEvent, TaskId, TaskState};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -60,6 +60,13 @@ pub enum StoreError {
         path: PathBuf,
         step: &'static str,
         source: rusqlite::Error,
+    },
+    #[error("database {path}: task {task}: folded sample at {at_ms} ms is not before {before_ms} ms; nothing was changed")]
+    SampleNotBefore {
+        path: PathBuf,
+        task: TaskId,
+        at_ms: i64,
+        before_ms: i64,
     },
     #[error("database {path}: task {id} has an invalid {column}: {detail}")]
     Decode {
@@ -169,6 +176,14 @@ impl Store {
 
     fn query_err(&self, step: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Query {
+            path: self.path.clone(),
+            step,
+            source,
+        }
+    }
+
+    fn step_err(&self, step: &'static str, source: rusqlite::Error) -> StoreError {
+        StoreError::Query {
             path: self.path.clone(),
             step,
             source,
@@ -376,6 +391,42 @@ impl Store {
     /// The launch attempts of one task, oldest first.
     pub fn attempts(&self, id: TaskId) -> Result<Vec<AttemptRow>, StoreError> {
         attempts::of_task(&self.conn, id).map_err(self.query_err("read attempts"))
+    }
+
+    /// Store metrics points (`core::history`) of any tasks, in one
+    /// transaction; a point with the time of a stored one of the same task
+    /// replaces it. Nothing to store: no transaction.
+    pub fn append_samples(&mut self, rows: &[(TaskId, Sample)]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        samples::append(&mut self.conn, rows).map_err(|(step, source)| self.step_err(step, source))
+    }
+
+    /// Replace the task's points older than `before_ms` with `points` (what
+    /// the history folded them into), in one transaction. A point not older
+    /// than `before_ms` is refused before anything changes.
+    pub fn replace_samples_before(
+        &mut self,
+        task: TaskId,
+        before_ms: i64,
+        points: &[Sample],
+    ) -> Result<(), StoreError> {
+        if let Some(p) = points.iter().find(|p| p.at_ms >= before_ms) {
+            return Err(StoreError::SampleNotBefore {
+                path: self.path.clone(),
+                task,
+                at_ms: p.at_ms,
+                before_ms,
+            });
+        }
+        samples::replace_before(&mut self.conn, task, before_ms, points)
+            .map_err(|(step, source)| self.step_err(step, source))
+    }
+
+    /// The task's metrics points, oldest first.
+    pub fn samples(&self, task: TaskId) -> Result<Vec<Sample>, StoreError> {
+        samples::of_task(&self.conn, task).map_err(self.query_err("read samples"))
     }
 
     /// Move the WAL's content into the database and truncate it, so values
@@ -595,5 +646,7 @@ fn create_private_file(path: &Path) -> Result<bool, StoreError> {
     }
 }
 
+#[cfg(test)]
+mod samples_tests;
 #[cfg(test)]
 mod tests;

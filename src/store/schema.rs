@@ -82,6 +82,18 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_owner ON events(owner_uid, seq);
     CREATE INDEX events_task ON events(task_id, seq);
     "#,
+    // 4 -> 5: each task's metrics history (`core::history`), one row per point.
+    r#"
+    CREATE TABLE samples (
+        task_id        INTEGER NOT NULL REFERENCES tasks(id),
+        at_ms          INTEGER NOT NULL,
+        memory_bytes   INTEGER NOT NULL,
+        cpu_usage_usec INTEGER NOT NULL,   -- a counter (cpu.stat usage_usec)
+        pids           INTEGER NOT NULL,
+        output_bytes   INTEGER NOT NULL,   -- a counter (bytes of output so far)
+        PRIMARY KEY (task_id, at_ms)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

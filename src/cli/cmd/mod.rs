@@ -5,6 +5,7 @@ pub mod cancel;
 pub mod events;
 pub mod list;
 pub mod logs;
+pub mod metrics;
 pub mod status;
 pub mod submit;
 pub mod version;

@@ -204,7 +204,7 @@ print(int(time.time() * 1000), flush=True)
 time.sleep(60)')
     mem=$(submit alice --memory-warn 64M --memory-max 200M -- python3 -c '
 import time
-x = b"a" * (175 << 20)
+x = b"a" * (184 << 20)
 print("allocated", flush=True)
 time.sleep(60)')
     wait_until 40 "the silent sleeper raises task:stalled" has_ev "$idle" task:stalled
@@ -247,7 +247,7 @@ time.sleep(60)')
     j=$(journalctl -q --no-pager -u claudine CLAUDINE_EVENT=task:critical-memory CLAUDINE_TASK_ID="$mem" -o json | head -1)
     check_eq "critical memory is at priority err (3)" 3 "$(jq -r .PRIORITY <<<"$j")"
     ctl root status "$idle"
-    check_match "status: output bytes, lines and when" 'output: +[0-9.]+ B, 2 lines, last [0-9]+ s ago' "$OUT"
+    check_match "status: output bytes, lines and when" 'output: +[0-9.]+ B, 2 lines, last [0-9]+ ?s ago' "$OUT"
     check_match "status: CPU time and share" 'cpu: +.* used, now [0-9]+% of a core' "$OUT"
     check_match "status: open files of its processes" 'open files: +[0-9]+' "$OUT"
     check_match "status: memory split into anon and file" 'memory: +[0-9.]+ [KMG]?i?B \(anon ' "$OUT"
@@ -269,7 +269,7 @@ time.sleep(60)')
     # process out unnoticed either.
     loginctl enable-linger alice
     local uid e; uid=$(id -u alice)
-    poll 30 test -S "/run/user/$uid/systemd/private"
+    wait_until 90 "alice's own systemd runs (linger)" test -S "/run/user/$uid/systemd/private"
     e=$(submit alice -- sh -c "XDG_RUNTIME_DIR=/run/user/$uid systemd-run --user --scope -q --unit=claudine-escape sleep 200; echo exit \$?; sleep 200")
     wait_until 60 "systemd-run --user --scope from a task has returned or runs" bash -c "pgrep -u alice -f 'sleep 200' >/dev/null"
     poll 10 has_ev "$e" task:escaped
@@ -281,13 +281,25 @@ time.sleep(60)')
     fi
     note "$(cat "$STATE/logs/$e.log" 2>/dev/null | tail -2)"
     loginctl disable-linger alice
-    # Events survive a restart.
+    # Events and the metrics history survive a restart; the history goes on.
+    ctl alice --json metrics "$busy"
+    local before t_restart; before=$(jq '.points | length' <<<"$OUT")
+    check "metrics --json: the busy task's history has points" test "${before:-0}" -ge 5
+    check "... its CPU share was near a core while it spun" jq -e '[.points[].cpu_percent // 0] | max >= 50' <<<"$OUT"
+    t_restart=$(now_ms)
+    restart_daemon
+    wait_until 20 "after a restart the history has the points from before and new ones" \
+        bash -c "cd / && claudinectl --json metrics $busy | jq -e --argjson t $t_restart '([.points[] | select(.at_ms < \$t)] | length) >= $before - 1 and ([.points[] | select(.at_ms > \$t)] | length) >= 1'"
+    ctl alice metrics "$busy"
+    check_match "metrics: a sparkline per series" 'CPU % .*[▁▂▃▄▅▆▇█]' "$OUT"
     for t in "$idle" "$busy" "$mem" "$f" "$e"; do ctl root cancel "$t"; done
     kill "$fp" 2>/dev/null; pkill -f 'claudinectl --json events --follow'; wait "$fp" 2>/dev/null
-    restart_daemon
     ctl alice --json events --task "$idle"
-    check_eq "the stall and the activity survive a daemon restart" "task:queued task:started task:stalled task:active task:finished" \
+    check_eq "the stalls and the activity survive a daemon restart (it stalled again after its last line)" \
+        "task:queued task:started task:stalled task:active task:stalled task:finished" \
         "$(jq -r .type <<<"$OUT" | xargs)"
+    ctl bob metrics "$idle"
+    check_eq "bob: metrics of alice's task: not found (exit 1)" 1 "$RC"
     # Passive: journal only.
     local cur p; cur=$(journal_cursor)
     write_config 'cpu_max_percent = 100' 'level = "passive"'
