@@ -240,6 +240,13 @@ impl MemWatch {
         changes
     }
 
+    /// Take up thresholds already reported (by an earlier daemon) at these
+    /// times: they fire again only once re-armed.
+    pub fn resume_reported(&mut self, high_since_ms: Option<i64>, critical_since_ms: Option<i64>) {
+        self.high_since_ms = self.high_since_ms.or(high_since_ms);
+        self.critical_since_ms = self.critical_since_ms.or(critical_since_ms);
+    }
+
     /// Since when the usage has been over the soft limit (not re-armed).
     pub fn high_since_ms(&self) -> Option<i64> {
         self.high_since_ms

@@ -184,6 +184,12 @@ impl StallWatch {
         })
     }
 
+    /// Take up a stall already reported (by an earlier daemon): it is not
+    /// reported again, and output ends it as usual.
+    pub fn resume_stalled(&mut self) {
+        self.stalled = true;
+    }
+
     /// Whether the last change was a stall.
     pub fn is_stalled(&self) -> bool {
         self.stalled

@@ -12,7 +12,7 @@ use super::limits::Limits;
 use super::memwatch::{MemWatch, MemoryPolicy};
 use super::stall::{StallPolicy, StallWatch};
 use super::task::TaskId;
-use super::TaskEvent;
+use super::{EventKind, TaskEvent};
 use std::fmt;
 use std::str::FromStr;
 
@@ -151,6 +151,27 @@ impl TaskWatch {
             history: History::restore(policy.history, restored),
             last: None,
         }
+    }
+
+    /// Take up where an earlier daemon left this attempt: its recorded
+    /// events, oldest first. A stall or a memory warning it reported is not
+    /// reported again (output or lower usage re-arms them as usual).
+    pub fn resume_from(&mut self, recorded: &[TaskEvent]) {
+        let mut stalled = false;
+        let (mut high, mut critical) = (None, None);
+        for ev in recorded.iter().filter(|e| e.attempt == Some(self.attempt)) {
+            match ev.kind {
+                EventKind::Stalled => stalled = true,
+                EventKind::Active => stalled = false,
+                EventKind::HighMemory => high = Some(ev.at_ms),
+                EventKind::CriticalMemory => critical = Some(ev.at_ms),
+                _ => {}
+            }
+        }
+        if stalled {
+            self.stall.resume_stalled();
+        }
+        self.memory.resume_reported(high, critical);
     }
 
     /// Feed one reading: memory changes first (high, critical, OOM kill),

@@ -156,3 +156,35 @@ fn levels_parse_and_say_what_they_record() {
     let e = "loud".parse::<Level>().unwrap_err();
     assert!(e.contains("passive, active or protective"), "{e}");
 }
+
+#[test]
+fn a_resumed_watch_does_not_report_again_what_was_reported() {
+    let mut first = TaskWatch::new(4, 2, policy(5_000, Some(GIB), None), 0, 0, Vec::new());
+    let mut recorded = first.observe(obs(1_000, 2 * GIB, 0, None));
+    recorded.extend(first.observe(obs(6_000, 2 * GIB, 0, None)));
+    assert_eq!(
+        kinds(&recorded),
+        [EventKind::HighMemory, EventKind::Stalled]
+    );
+    // An event of another attempt does not count.
+    let mut other = recorded[1].clone();
+    other.attempt = Some(1);
+    let mut all = vec![other];
+    all.extend(recorded);
+    let mut w = TaskWatch::new(4, 2, policy(5_000, Some(GIB), None), 0, 0, Vec::new());
+    w.resume_from(&all);
+    assert!(w.is_stalled());
+    assert!(
+        w.observe(obs(7_000, 2 * GIB, 0, None)).is_empty(),
+        "nothing twice"
+    );
+    assert_eq!(
+        kinds(&w.observe(obs(8_000, 2 * GIB, 0, Some(7_500)))),
+        [EventKind::Active]
+    );
+    // Without those records, the same reading reports both again.
+    let mut fresh = TaskWatch::new(4, 2, policy(5_000, Some(GIB), None), 0, 0, Vec::new());
+    fresh.observe(obs(6_000, 2 * GIB, 0, None));
+    let ev = fresh.observe(obs(7_000, 2 * GIB, 0, None));
+    assert_eq!(kinds(&ev), [EventKind::Stalled]);
+}

@@ -52,6 +52,12 @@ if [[ $mode == suite ]]; then
     cp "${CARGO_TARGET_DIR:-$CLAUDINE_ROOT/target}/debug/claudined" "$stage/claudined-fault"
     files+=("$stage/claudined-fault")
 fi
+if [[ $mode == bench ]]; then
+    # The sampler natively, over synthetic cgroup directories on tmpfs.
+    say "sampler, natively (examples/sampler_bench.rs)"
+    (cd "$CLAUDINE_ROOT" && cargo run --quiet --release --locked --example sampler_bench -- \
+        /dev/shm/claudine-sampler-bench 100 200) || die "the sampler benchmark failed"
+fi
 if [[ -n $only ]]; then
     printf 'SUITE_ONLY=%q\n' "$only" > "$stage/suite.env"
     files+=("$stage/suite.env")

@@ -191,7 +191,10 @@ impl Actor {
             } else {
                 Vec::new()
             };
-            let watch = TaskWatch::new(r.id, r.attempt, policy, started, oom_seen, restored);
+            let mut watch = TaskWatch::new(r.id, r.attempt, policy, started, oom_seen, restored);
+            if adopted {
+                watch.resume_from(&self.recorded_events(r.id));
+            }
             self.monitor.watches.insert(
                 r.id,
                 Watched {
@@ -233,6 +236,28 @@ impl Actor {
         w.latest = r;
         let id = w.watch.task;
         self.record(id, events);
+    }
+
+    /// The events stored for task `id`, oldest first (at adoption only).
+    fn recorded_events(&self, id: TaskId) -> Vec<TaskEvent> {
+        let mut events = Vec::new();
+        let mut after = 0;
+        loop {
+            match self.store.events_after(after, None, Some(id), 1000) {
+                Ok(rows) if !rows.is_empty() => {
+                    after = rows.last().map_or(after, |r| r.seq);
+                    events.extend(
+                        rows.iter()
+                            .filter_map(|r| TaskEvent::from_json_line(&r.line).ok()),
+                    );
+                }
+                Ok(_) => return events,
+                Err(e) => {
+                    warn!("{e}");
+                    return events;
+                }
+            }
+        }
     }
 
     /// The log watcher saw output of a stalled task.

@@ -85,6 +85,55 @@ for i in $(seq 1 "$N_LAT"); do
 done
 fig "baseline curl GET /v1/version on the socket (ms)" "$(stats < "$_TMP/ver")"
 
+# ------------------------------------------------------------ monitoring
+N_MON=${BENCH_N_MON:-100}
+head_ "the cost of monitoring: $N_MON running tasks sampled every 1 s"
+# ms of CPU (user + system) claudined used per second over S seconds.
+daemon_cpu_per_s() {
+    local pid t0 t1 s=$1 hz; pid=$(main_pid); hz=$(getconf CLK_TCK)
+    t0=$(awk '{print $14 + $15}' "/proc/$pid/stat"); sleep "$s"
+    t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    awk -v a="$t0" -v b="$t1" -v s="$s" -v hz="$hz" 'BEGIN{printf "%.1f", (b - a) * 1000 / hz / s}'
+}
+write_config 'cpu_max_percent = 100' 'admission_settle_ms = 0'
+restart_daemon || { echo "restart failed"; exit 1; }
+fig "claudined CPU, no task running (ms per s, over 20 s)" "$(daemon_cpu_per_s 20)"
+as alice bash -c 'for i in $(seq 1 "$1"); do claudinectl submit -- sleep 100000 >/dev/null; done' mon "$N_MON"
+poll 600 bash -c "[[ \$(ls -d /sys/fs/cgroup/claudine.slice/claudine-task-*.scope 2>/dev/null | wc -l) -ge $N_MON ]]" \
+    || echo "only $(ls -d /sys/fs/cgroup/claudine.slice/claudine-task-*.scope | wc -l) running"
+sleep 5
+fig "claudined CPU, $N_MON running (ms per s, over 20 s)" "$(daemon_cpu_per_s 20)"
+files=()
+for d in /sys/fs/cgroup/claudine.slice/claudine-task-*.scope; do
+    files+=("$d"/{memory.current,memory.peak,memory.stat,memory.pressure,cpu.stat,cpu.pressure,pids.current,cgroup.procs})
+done
+TIMEFORMAT='%U %S'
+cost=$( { time (for i in $(seq 1 20); do cat "${files[@]}" > /dev/null; done) ; } 2>&1 )
+fig "baseline: cat of the same ${#files[@]} files, one cat per round (ms CPU per round, 20 rounds)" \
+    "$(awk -v u="${cost% *}" -v s="${cost#* }" 'BEGIN{printf "%.1f", (u + s) * 1000 / 20}')"
+fig "claudined RSS with $N_MON running (kB)" "$(rss_kb)"
+ctl root status "$(all_json | jq '[.tasks[] | select(.state == "running")][0].id')"
+fig "claudinectl status of a running task (activity line)" "$(grep -E '^activity:' <<<"$OUT" | cut -c13-)"
+for id in $(all_json | jq -r '.tasks[] | select(.state == "running") | .id'); do ctl root cancel "$id"; done
+poll 300 bash -c "[[ -z \$(ls -d /sys/fs/cgroup/claudine.slice/claudine-task-*.scope 2>/dev/null) ]]"
+
+head_ "event latency: a task's output after a stall -> task:active on an events --follow client (ms)"
+(cd /root && exec claudinectl --json events --follow) 2>&1 | while IFS= read -r l; do printf '%s %s\n' "${EPOCHREALTIME/./}" "$l"; done > "$_TMP/follow" &
+fpid=$!
+ids=()
+for i in $(seq 1 10); do
+    ids+=("$(submit alice --stall-after 2s -- sh -c 'sleep 6; date +%s%3N; sleep 30')")
+done
+poll 120 bash -c "[[ \$(grep -c '\"type\":\"task:active\"' $_TMP/follow) -ge 10 ]]"
+: > "$_TMP/evlat"
+for id in "${ids[@]}"; do
+    line=$(grep -F "\"task\":$id," "$_TMP/follow" | grep -F '"type":"task:active"' | head -1)
+    [[ -n $line ]] && echo $(( ${line%% *} / 1000 - $(tail -1 "$STATE/logs/$id.out") )) >> "$_TMP/evlat"
+done
+fig "output -> task:active received" "$(stats < "$_TMP/evlat")"
+for id in "${ids[@]}"; do ctl root cancel "$id"; done
+pkill -f 'claudinectl --json events --follow'; kill "$fpid" 2>/dev/null
+
 # ------------------------------------------------------------ submissions per second
 head_ "submissions per second (max_running = 1, a blocker holds the queue)"
 write_config 'max_running = 1'

@@ -271,7 +271,8 @@ time.sleep(60)')
     local uid e; uid=$(id -u alice)
     wait_until 90 "alice's own systemd runs (linger)" test -S "/run/user/$uid/systemd/private"
     e=$(submit alice -- sh -c "XDG_RUNTIME_DIR=/run/user/$uid systemd-run --user --scope -q --unit=claudine-escape sleep 200; echo exit \$?; sleep 200")
-    wait_until 60 "systemd-run --user --scope from a task has returned or runs" bash -c "pgrep -u alice -f 'sleep 200' >/dev/null"
+    wait_until 90 "systemd-run --user --scope from a task has started its command (or failed)" \
+        bash -c "pgrep -u alice -f '^sleep 200\$' >/dev/null"
     poll 10 has_ev "$e" task:escaped
     local moved; moved=$(for p in $(pgrep -u alice -f '^sleep 200'); do grep -q "claudine-task-$e.scope" "/proc/$p/cgroup" || echo "$p"; done)
     if [[ -n $moved ]]; then
@@ -279,7 +280,7 @@ time.sleep(60)')
     else
         pass "the user manager could not move the task's process out of its scope (contained)"
     fi
-    note "$(cat "$STATE/logs/$e.log" 2>/dev/null | tail -2)"
+    note "systemd-run in the task: $(tail -2 "$STATE/logs/$e.log" 2>/dev/null | xargs) (moved: ${moved:-none})"
     loginctl disable-linger alice
     # Events and the metrics history survive a restart; the history goes on.
     ctl alice --json metrics "$busy"
@@ -288,8 +289,12 @@ time.sleep(60)')
     check "... its CPU share was near a core while it spun" jq -e '[.points[].cpu_percent // 0] | max >= 50' <<<"$OUT"
     t_restart=$(now_ms)
     restart_daemon
-    wait_until 20 "after a restart the history has the points from before and new ones" \
-        bash -c "cd / && claudinectl --json metrics $busy | jq -e --argjson t $t_restart '([.points[] | select(.at_ms < \$t)] | length) >= $before - 1 and ([.points[] | select(.at_ms > \$t)] | length) >= 1'"
+    ctl alice --json metrics "$f"
+    before=$(jq '.points | length' <<<"$OUT")
+    t_restart=$(now_ms)
+    restart_daemon
+    wait_until 20 "after a restart a running task's history has its points from before, and new ones" \
+        bash -c "cd / && claudinectl --json metrics $f | jq -e --argjson t $t_restart '([.points[] | select(.at_ms < \$t)] | length) >= $before and ([.points[] | select(.at_ms > \$t)] | length) >= 1'"
     ctl alice metrics "$busy"
     check_match "metrics: a sparkline per series" 'CPU % .*[▁▂▃▄▅▆▇█]' "$OUT"
     for t in "$idle" "$busy" "$mem" "$f" "$e"; do ctl root cancel "$t"; done
