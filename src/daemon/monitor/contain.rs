@@ -25,14 +25,34 @@ pub struct Escape {
 pub struct Containment {
     /// pid -> start time (clock ticks after boot, field 22 of `stat`).
     known: HashMap<u32, u64>,
+    /// The first look is done.
+    started: bool,
 }
 
 impl Containment {
     /// The scope at `scope` (a cgroup path, `/claudine.slice/...`) now holds
     /// `procs`: remember the new ones, and report those gone from it that
     /// still run elsewhere. `proc_root` is `/proc` (a directory in tests).
+    ///
+    /// At the first look, a process may already have left (between the
+    /// task's start and its first sample): the children of the processes
+    /// in the scope that are not in it are checked once.
     pub fn update(&mut self, proc_root: &Path, scope: &str, procs: &[u32]) -> Vec<Escape> {
         let mut escaped = Vec::new();
+        if !self.started {
+            self.started = true;
+            for &pid in procs {
+                let path = proc_root.join(format!("{pid}/task/{pid}/children"));
+                let Ok(children) = std::fs::read_to_string(path) else {
+                    continue;
+                };
+                for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                    if !procs.contains(&child) {
+                        escaped.extend(outside(proc_root, scope, child));
+                    }
+                }
+            }
+        }
         let mut now = HashMap::with_capacity(procs.len());
         for &pid in procs {
             let start = match self.known.remove(&pid) {
@@ -47,18 +67,18 @@ impl Containment {
             if start_time(proc_root, pid) != Some(start) {
                 continue; // ended (or the pid was reused)
             }
-            let Ok(text) = std::fs::read_to_string(proc_root.join(format!("{pid}/cgroup"))) else {
-                continue;
-            };
-            if let Some(cgroup) = crate::cgroup::own_cgroup(&text) {
-                if !is_within(&cgroup, scope) {
-                    escaped.push(Escape { pid, cgroup });
-                }
-            }
+            escaped.extend(outside(proc_root, scope, pid));
         }
         escaped.sort_by_key(|e| e.pid);
         escaped
     }
+}
+
+/// Process `pid` as an escape, if it runs outside `scope`.
+fn outside(proc_root: &Path, scope: &str, pid: u32) -> Option<Escape> {
+    let text = std::fs::read_to_string(proc_root.join(format!("{pid}/cgroup"))).ok()?;
+    let cgroup = crate::cgroup::own_cgroup(&text)?;
+    (!is_within(&cgroup, scope)).then_some(Escape { pid, cgroup })
 }
 
 /// `path` is `scope` or below it.
@@ -132,6 +152,31 @@ mod tests {
             }]
         );
         assert!(c.update(r, scope, &[10]).is_empty(), "reported once");
+    }
+
+    #[test]
+    fn a_child_gone_before_the_first_look_is_found_through_its_parent() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let scope = "/claudine.slice/claudine-task-6.scope";
+        process(r, 20, 200, scope);
+        process(r, 21, 210, "/elsewhere");
+        process(r, 22, 220, scope);
+        std::fs::create_dir_all(r.join("20/task/20")).unwrap();
+        std::fs::write(r.join("20/task/20/children"), "21 22 ").unwrap();
+        let mut c = Containment::default();
+        let escaped = c.update(r, scope, &[20, 22]);
+        assert_eq!(
+            escaped,
+            [Escape {
+                pid: 21,
+                cgroup: "/elsewhere".into()
+            }]
+        );
+        assert!(
+            c.update(r, scope, &[20, 22]).is_empty(),
+            "only at the first look"
+        );
     }
 
     #[test]

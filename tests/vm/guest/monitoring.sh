@@ -258,7 +258,7 @@ time.sleep(60)')
     local f pid
     f=$(submit alice -- sh -c 'sleep 300 & sleep 300')
     wait_until 30 "a task with two sleeps runs" bash -c "[[ \$(grep -c . /sys/fs/cgroup/claudine.slice/claudine-task-$f.scope/cgroup.procs 2>/dev/null) -ge 3 ]]"
-    pid=$(for p in $(scope_procs "$f"); do [[ $(cat "/proc/$p/comm") == sleep ]] && echo "$p"; done | head -1)
+    pid=$(for p in $(scope_procs "$f"); do [[ $(cat "/proc/$p/comm") == sleep ]] && echo "$p"; done 2>/dev/null | head -1)
     mkdir -p /sys/fs/cgroup/claudine-escape-test
     echo "$pid" > /sys/fs/cgroup/claudine-escape-test/cgroup.procs
     wait_until 15 "a sleep moved out of the scope raises task:escaped" has_ev "$f" task:escaped
@@ -272,9 +272,9 @@ time.sleep(60)')
     wait_until 90 "alice's own systemd runs (linger)" test -S "/run/user/$uid/systemd/private"
     e=$(submit alice -- sh -c "XDG_RUNTIME_DIR=/run/user/$uid systemd-run --user --scope -q --unit=claudine-escape sleep 200; echo exit \$?; sleep 200")
     wait_until 90 "systemd-run --user --scope from a task has started its command (or failed)" \
-        bash -c "pgrep -u alice -f '^sleep 200\$' >/dev/null"
+        bash -c "pgrep -u alice -f '^(/usr/bin/)?sleep 200\$' >/dev/null"
     poll 10 has_ev "$e" task:escaped
-    local moved; moved=$(for p in $(pgrep -u alice -f '^sleep 200'); do grep -q "claudine-task-$e.scope" "/proc/$p/cgroup" || echo "$p"; done)
+    local moved; moved=$(for p in $(pgrep -u alice -f '^(/usr/bin/)?sleep 200$'); do grep -q "claudine-task-$e.scope" "/proc/$p/cgroup" || echo "$p"; done)
     if [[ -n $moved ]]; then
         check "the user manager moved a process out of the task's scope: reported" has_ev "$e" task:escaped
     else
