@@ -184,10 +184,12 @@ impl StallWatch {
         })
     }
 
-    /// Take up a stall already reported (by an earlier daemon): it is not
-    /// reported again, and output ends it as usual.
-    pub fn resume_stalled(&mut self) {
-        self.stalled = true;
+    /// Take up an attempt an earlier daemon watched: output up to
+    /// `last_output_ms` was seen already, and a stall it reported
+    /// (`stalled`) is not reported again; new output ends it as usual.
+    pub fn resume(&mut self, last_output_ms: Option<i64>, stalled: bool) {
+        self.last_output_ms = last_output_ms;
+        self.stalled = stalled;
     }
 
     /// Whether the last change was a stall.

@@ -154,9 +154,10 @@ impl TaskWatch {
     }
 
     /// Take up where an earlier daemon left this attempt: its recorded
-    /// events, oldest first. A stall or a memory warning it reported is not
-    /// reported again (output or lower usage re-arms them as usual).
-    pub fn resume_from(&mut self, recorded: &[TaskEvent]) {
+    /// events, oldest first, and the task's last output as it is now. A
+    /// stall or a memory warning it reported is not reported again (new
+    /// output or lower usage re-arms them as usual).
+    pub fn resume_from(&mut self, recorded: &[TaskEvent], last_output_ms: Option<i64>) {
         let mut stalled = false;
         let (mut high, mut critical) = (None, None);
         for ev in recorded.iter().filter(|e| e.attempt == Some(self.attempt)) {
@@ -168,9 +169,7 @@ impl TaskWatch {
                 _ => {}
             }
         }
-        if stalled {
-            self.stall.resume_stalled();
-        }
+        self.stall.resume(last_output_ms, stalled);
         self.memory.resume_reported(high, critical);
     }
 

@@ -172,11 +172,11 @@ fn a_resumed_watch_does_not_report_again_what_was_reported() {
     let mut all = vec![other];
     all.extend(recorded);
     let mut w = TaskWatch::new(4, 2, policy(5_000, Some(GIB), None), 0, 0, Vec::new());
-    w.resume_from(&all);
+    w.resume_from(&all, Some(300));
     assert!(w.is_stalled());
     assert!(
-        w.observe(obs(7_000, 2 * GIB, 0, None)).is_empty(),
-        "nothing twice"
+        w.observe(obs(7_000, 2 * GIB, 0, Some(300))).is_empty(),
+        "nothing twice, and the output from before is not new"
     );
     assert_eq!(
         kinds(&w.observe(obs(8_000, 2 * GIB, 0, Some(7_500)))),

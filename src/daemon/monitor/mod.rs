@@ -193,7 +193,7 @@ impl Actor {
             };
             let mut watch = TaskWatch::new(r.id, r.attempt, policy, started, oom_seen, restored);
             if adopted {
-                watch.resume_from(&self.recorded_events(r.id));
+                watch.resume_from(&self.recorded_events(r.id), r.last_output_ms);
             }
             self.monitor.watches.insert(
                 r.id,

@@ -282,6 +282,21 @@ time.sleep(60)')
     fi
     note "systemd-run in the task: $(tail -2 "$STATE/logs/$e.log" 2>/dev/null | xargs) (moved: ${moved:-none})"
     loginctl disable-linger alice
+    # A task that prints megabytes per second: the monitor's cost does not
+    # follow its output (no syscall per byte; new bytes are counted at most
+    # a few MiB per sample).
+    local loud d0 d1 hz scope_ms daemon_ms
+    hz=$(getconf CLK_TCK)
+    d0=$(awk '{print $14 + $15}' "/proc/$(main_pid)/stat")
+    loud=$(submit alice -- sh -c 'yes claudine-monitor-test | head -c 50000000; sleep 3')
+    wait_until 180 "a task printing 50 MB ends" is_terminal "$loud"
+    d1=$(awk '{print $14 + $15}' "/proc/$(main_pid)/stat")
+    daemon_ms=$(( (d1 - d0) * 1000 / hz ))
+    scope_ms=$(( $(task_json "$loud" | jq '.attempt_history[-1].usage.cpu_usage_usec // 0') / 1000 ))
+    note "claudined used ${daemon_ms} ms of CPU while the task (with its relay) used ${scope_ms} ms to print 50 MB"
+    check "... claudined used less than a third of what the task did" test $((daemon_ms * 3)) -lt "$scope_ms"
+    ctl alice --json events --task "$loud"
+    check_no_match "... and it never looked stalled" 'task:stalled' "$OUT"
     # Events and the metrics history survive a restart; the history goes on.
     ctl alice --json metrics "$busy"
     local before t_restart; before=$(jq '.points | length' <<<"$OUT")
