@@ -188,6 +188,7 @@ sec_monitor() {
     write_config 'cpu_max_percent = 100' 'metrics_listen = "127.0.0.1:9464"' \
         '[[hooks]]' 'events = ["task:stalled", "task:active", "task:high-memory", "task:critical-memory", "task:escaped"]' \
         'command = ["/bin/sh", "-c", "cat >> /tmp/mh/events"]' \
+        '[[hooks]]' 'events = ["task:active"]' 'command = ["/bin/sh", "-c", "date +%s%3N >> /tmp/mh/active-at"]' \
         '[[hooks]]' 'events = ["*"]' 'command = ["/bin/sleep", "1000"]' 'timeout_ms = 3000'
     check "restart with hooks on the monitor's events (one hangs) and the metrics endpoint" restart_daemon
     : > "$MON"
@@ -229,6 +230,12 @@ time.sleep(60)')
     note "from its output to task:active on the events --follow client: ${latency} ms"
     check "... at once, not at the next sample (under 1 s after the write, emulated)" test "$latency" -lt 1000
     wait_until 30 "the busy task prints again: task:active" has_ev "$busy" task:active
+    wait_until 10 "a hook ran for the first task:active" test -s /tmp/mh/active-at
+    local first_active hook_delay
+    first_active=$(mon_events | jq -c 'select(.type == "task:active")' | head -1)
+    hook_delay=$(( $(head -1 /tmp/mh/active-at) - $(at_ms "$first_active") ))
+    note "first task:active to its hook running: ${hook_delay} ms, while the hanging hook was stuck 3 s on each event"
+    check "... not held up by the hanging hook (under its 3 s timeout)" test "$hook_delay" -lt 3000
     wait_until 40 "the allocator raises task:high-memory" has_ev "$mem" task:high-memory
     ev=$(ev_of "$mem" task:high-memory)
     check "... with its usage over the soft limit and the hard limit beside it" \
