@@ -12,7 +12,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Most bytes read per task and sample to count lines.
-pub const READ_BUDGET: u64 = 4 << 20;
+pub const READ_BUDGET: u64 = 1 << 20;
 
 /// The output of one attempt as of a sample.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
