@@ -11,7 +11,7 @@
 //! |--------|----------------------------|-----------------|------------------------------|
 //! | GET    | /v1/version                |                 | [`VersionResponse`]          |
 //! | POST   | /v1/tasks                  | [`SubmitRequest`] | 201 [`SubmitResponse`]     |
-//! | GET    | /v1/tasks?all=1&user=NAME  |                 | [`ListResponse`]             |
+//! | GET    | /v1/tasks?all=1&user=NAME&state=S,S&priority=P,P&limit=N | | [`ListResponse`] (filters in [`list`]) |
 //! | GET    | /v1/tasks/{id}             |                 | [`TaskView`]                 |
 //! | POST   | /v1/tasks/{id}/cancel      | [`CancelRequest`] | [`TaskView`]               |
 //! | GET    | /v1/tasks/{id}/wait        |                 | [`TaskView`] once terminal   |
@@ -24,16 +24,19 @@
 //! queued/starting/running task plus the 20 most recently finished; with
 //! `all=1`, every finished task too. Root and members of the admin group see
 //! every user's tasks, others only their own; `user=NAME` narrows the list to
-//! one owner (others than yourself need admin rights). Query values are
-//! percent-decoded (`user=j%C3%BCrgen`).
+//! one owner (others than yourself need admin rights); `state`, `priority` and
+//! `limit` narrow it further (see [`list`]). Query values are percent-decoded
+//! (`user=j%C3%BCrgen`).
 //!
 //! Errors are a non-2xx status with an [`ErrorBody`]. A request body larger
 //! than [`MAX_REQUEST_BYTES`] is refused with 413 before it is read, and the
 //! connection is closed. Another user's task answers exactly like a task that
 //! does not exist (404 `not_found`), so ids cannot be probed.
 
+pub mod list;
 pub mod metrics;
 
+pub use list::{ListFilter, ListResponse};
 pub use metrics::{MetricsPoint, MetricsView};
 
 use crate::core::{Limits, Priority, Task, TaskId, TaskState};
@@ -248,14 +251,6 @@ pub struct DaemonStatus {
     pub waiters: usize,
     /// Clients following a log.
     pub log_followers: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ListResponse {
-    pub tasks: Vec<TaskView>,
-    /// Queue-wide counts the caller may see.
-    pub queued: usize,
-    pub running: usize,
 }
 
 /// Machine-readable error kinds; `claudinectl` maps them to exit codes.

@@ -8,8 +8,9 @@ use crate::cli::error::CliError;
 use crate::cli::format;
 use crate::core::TaskId;
 use crate::proto::{
-    CancelRequest, ErrorBody, ListResponse, LogStream, MetricsView, SubmitRequest, SubmitResponse,
-    TaskView, VersionResponse, MAX_REQUEST_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    CancelRequest, ErrorBody, ListFilter, ListResponse, LogStream, MetricsView, SubmitRequest,
+    SubmitResponse, TaskView, VersionResponse, MAX_REQUEST_BYTES, PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -65,11 +66,12 @@ impl Client {
         self.json(Method::POST, "/v1/tasks", Some(body)).await
     }
 
-    /// `GET /v1/tasks?all=1&user=NAME`.
+    /// `GET /v1/tasks?all=1&user=NAME&state=..&priority=..&limit=N`.
     pub async fn list(
         &self,
         all: bool,
         user: Option<&str>,
+        filter: &ListFilter,
     ) -> Result<Answer<ListResponse>, CliError> {
         let mut query = Vec::new();
         if all {
@@ -78,6 +80,7 @@ impl Client {
         if let Some(user) = user {
             query.push(format!("user={}", encode_query_value(user)));
         }
+        query.extend(filter.query());
         let path = with_query("/v1/tasks", &query);
         self.json(Method::GET, &path, None).await
     }

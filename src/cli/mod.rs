@@ -17,6 +17,8 @@ pub mod error;
 pub mod exit;
 pub mod format;
 #[cfg(test)]
+mod list_roundtrip_tests;
+#[cfg(test)]
 mod metrics_roundtrip_tests;
 #[cfg(test)]
 mod roundtrip_tests;

@@ -280,7 +280,7 @@ async fn list_and_cancel_round_trip() {
         (0, "cancel requested for 9 (running; stopping its scope)\n")
     );
     let seen = daemon.requests();
-    assert_eq!(seen[0].uri, "/v1/tasks?all=1&user=bob%20smith");
+    assert_eq!(seen[0].uri, "/v1/tasks?all=1&user=bob%20smith&limit=1000");
     assert_eq!(seen[2].uri, "/v1/tasks/9/cancel");
     assert_eq!(&seen[2].body[..], br#"{"reason":"x"}"#);
 }

@@ -18,8 +18,8 @@ use crate::config::Config;
 use crate::core::{ReadyQueue, Task, TaskId, TaskState, Transition};
 use crate::host::HostSampler;
 use crate::proto::{
-    DaemonStatus, ErrorCode, ErrorInfo, ListResponse, LogStream, MetricsView, SubmitRequest,
-    SubmitResponse, TaskView,
+    DaemonStatus, ErrorCode, ErrorInfo, ListFilter, ListResponse, LogStream, MetricsView,
+    SubmitRequest, SubmitResponse, TaskView,
 };
 use crate::store::{AttemptEnd, Store};
 use crate::systemd::Scopes;
@@ -90,6 +90,8 @@ pub enum Event {
         all: bool,
         /// `list --user NAME`, resolved by the server (off the actor).
         owner: Option<(String, Option<u32>)>,
+        /// `state`, `priority` and `limit`.
+        filter: ListFilter,
         reply: Reply<ListResponse>,
     },
     Get {
@@ -347,9 +349,10 @@ impl Actor {
                 caller,
                 all,
                 owner,
+                filter,
                 reply,
             } => {
-                let _ = reply.send(self.list(&caller, all, owner));
+                let _ = reply.send(self.list(&caller, all, owner, &filter));
             }
             Event::Get { caller, id, reply } => {
                 let _ = reply.send(self.visible(&caller, id).and_then(|t| {

@@ -17,6 +17,7 @@ mod fault;
 mod history_requests;
 pub mod hooks;
 mod launch;
+mod list;
 pub mod logs;
 mod metrics;
 pub mod monitor;

@@ -1,4 +1,4 @@
-//! Requests from clients: submit, list, cancel. Each runs inside the actor
+//! Requests from clients: submit and cancel (list is in [`super::list`]). Each runs inside the actor
 //! (see [`super::actor`]) and follows its rule: validate, commit, then answer.
 //!
 //! Submit is where one user is kept from starving the others: a per-user
@@ -8,9 +8,8 @@
 
 use super::actor::{command_line, internal, now_ms, Actor};
 use super::users::{self, Caller};
-use crate::core::{NewTask, Task, TaskId, TaskState, Transition, DEFAULT_UMASK};
-use crate::proto::{ErrorCode, ErrorInfo, ListResponse, SubmitRequest, SubmitResponse, TaskView};
-use std::collections::HashMap;
+use crate::core::{NewTask, TaskId, TaskState, Transition, DEFAULT_UMASK};
+use crate::proto::{ErrorCode, ErrorInfo, SubmitRequest, SubmitResponse, TaskView};
 use tracing::{error, info};
 
 impl Actor {
@@ -83,66 +82,6 @@ impl Actor {
         let id = task.id;
         self.track(task);
         Ok(SubmitResponse { id })
-    }
-
-    pub(super) fn list(
-        &self,
-        caller: &Caller,
-        all: bool,
-        user: Option<(String, Option<u32>)>,
-    ) -> Result<ListResponse, ErrorInfo> {
-        let owner = match (&user, caller.admin) {
-            (None, true) => None,
-            (None, false) => Some(caller.uid),
-            (Some((name, uid)), admin) => {
-                let uid = uid.ok_or_else(|| {
-                    ErrorInfo::new(ErrorCode::InvalidRequest, format!("no such user {name:?}"))
-                })?;
-                if !admin && uid != caller.uid {
-                    return Err(ErrorInfo::new(
-                        ErrorCode::PermissionDenied,
-                        "only root and members of the admin group may list other users' tasks",
-                    ));
-                }
-                Some(uid)
-            }
-        };
-        let shown = |t: &Task| owner.map_or(true, |u| u == t.owner_uid);
-        // Queue positions in one ordered pass: O(n) for the whole list.
-        let positions: HashMap<TaskId, usize> = self
-            .queue
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id, i + 1))
-            .collect();
-        let mut active: Vec<&Task> = self.tasks.values().filter(|t| shown(t)).collect();
-        active.sort_by_key(|t| t.id);
-        let mut finished = self
-            .store
-            .finished(owner, if all { None } else { Some(20) })
-            .map_err(internal)?;
-        finished.reverse();
-        let (mut queued, mut running) = (0, 0);
-        let mut tasks = Vec::with_capacity(active.len() + finished.len());
-        for t in &finished {
-            tasks.push(TaskView::from_task(t, None, None));
-        }
-        for t in active {
-            match t.state() {
-                TaskState::Queued => queued += 1,
-                _ => running += 1,
-            }
-            let why = (t.state() == TaskState::Queued)
-                .then(|| self.why_waiting(t))
-                .flatten();
-            tasks.push(TaskView::from_task(t, positions.get(&t.id).copied(), why));
-        }
-        tasks.sort_by_key(|t| t.id);
-        Ok(ListResponse {
-            tasks,
-            queued,
-            running,
-        })
     }
 
     pub(super) fn cancel(

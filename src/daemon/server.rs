@@ -12,8 +12,8 @@ use super::actor::{Event, EventsPage, LogSource, Reply, EVENTS_PAGE};
 use super::users::{Caller, UserError};
 use crate::config::Config;
 use crate::proto::{
-    CancelRequest, ErrorBody, ErrorCode, ErrorInfo, LogStream, SubmitRequest, VersionResponse,
-    MAX_REQUEST_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    CancelRequest, ErrorBody, ErrorCode, ErrorInfo, ListFilter, LogStream, SubmitRequest,
+    VersionResponse, MAX_REQUEST_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -215,6 +215,12 @@ async fn route(
         }
         (&Method::GET, ["v1", "tasks"]) => {
             let all = query.flag("all");
+            let filter = ListFilter::parse(
+                query.get("state"),
+                query.get("priority"),
+                query.get("limit"),
+            )
+            .map_err(invalid)?;
             // The name is resolved here, off the actor, bounded in time.
             let owner = match query.get("user") {
                 Some(name) => Some((name.to_string(), uid_of(&accounts, name).await?)),
@@ -226,6 +232,7 @@ async fn route(
                     caller,
                     all,
                     owner,
+                    filter,
                     reply,
                 })
                 .await?,
@@ -585,5 +592,19 @@ mod tests {
         assert!(Query::parse("user=%zz").is_err());
         assert!(Query::parse("user=%ff").is_err());
         assert!(Query::parse("user=%4").is_err());
+    }
+
+    #[test]
+    fn list_filters_are_read_from_decoded_values() {
+        let filter = |q: &str| {
+            let q = Query::parse(q).unwrap();
+            ListFilter::parse(q.get("state"), q.get("priority"), q.get("limit"))
+        };
+        let f = filter("state=queued%2Crunning&priority=p0&limit=%35").unwrap();
+        assert_eq!(f.query(), ["state=queued,running", "priority=P0", "limit=5"]);
+        let e = filter("limit=0").unwrap_err();
+        assert!(e.starts_with("query parameter limit:"), "{e}");
+        let e = filter("state=queued%2Cdone").unwrap_err();
+        assert!(e.contains("state") && e.contains("\"done\"; allowed: queued"), "{e}");
     }
 }

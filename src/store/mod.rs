@@ -16,11 +16,13 @@
 mod attempts;
 mod codec;
 mod events;
+mod listing;
 mod samples;
 mod schema;
 
 pub use attempts::{AttemptEnd, AttemptRow};
 pub use events::EventLine;
+pub use listing::{FinishedFilter, Window};
 
 use crate::core::{NewTask, Sample, Task, TaskEvent, TaskId, TaskState};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
@@ -461,27 +463,6 @@ impl Store {
     }
 
     /// Terminal tasks, newest first, optionally of one owner, at most `limit`.
-    pub fn finished(
-        &self,
-        owner: Option<u32>,
-        limit: Option<usize>,
-    ) -> Result<Vec<Task>, StoreError> {
-        let limit = limit.map(|l| l as i64).unwrap_or(-1);
-        let terminal = "state IN ('succeeded','failed','cancelled','interrupted')";
-        match owner {
-            Some(uid) => self.select(
-                &format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks WHERE owner_uid = ?1 AND {terminal} ORDER BY id DESC LIMIT ?2"
-                ),
-                params![uid, limit],
-            ),
-            None => self.select(
-                &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE {terminal} ORDER BY id DESC LIMIT ?1"),
-                params![limit],
-            ),
-        }
-    }
-
     /// The lifecycle history of one task, oldest first.
     pub fn events(&self, id: TaskId) -> Result<Vec<EventRow>, StoreError> {
         let mut stmt = self
@@ -646,6 +627,8 @@ fn create_private_file(path: &Path) -> Result<bool, StoreError> {
     }
 }
 
+#[cfg(test)]
+mod listing_tests;
 #[cfg(test)]
 mod samples_tests;
 #[cfg(test)]

@@ -61,7 +61,7 @@ fn insert_update_reload_keeps_everything() {
 }
 
 #[test]
-fn finished_tasks_drop_env_and_list_newest_first() {
+fn finished_tasks_drop_env_and_list_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Store::open(&dir.path().join("db")).unwrap();
     let mut ids = vec![];
@@ -78,16 +78,19 @@ fn finished_tasks_drop_env_and_list_newest_first() {
         s.save(&t, &done, "cancel", 5).unwrap();
         ids.push(t.id);
     }
-    let all = s.finished(None, None).unwrap();
-    assert_eq!(
-        all.iter().map(|t| t.id).collect::<Vec<_>>(),
-        vec![ids[2], ids[1], ids[0]]
-    );
+    let terminal = [TaskState::Cancelled];
+    let any = |owner| FinishedFilter {
+        owner,
+        states: &terminal,
+        priorities: None,
+    };
+    let all = s.finished(&any(None), Window::Oldest(None)).unwrap();
+    assert_eq!(all.iter().map(|t| t.id).collect::<Vec<_>>(), ids);
     assert!(all
         .iter()
         .all(|t| t.env == vec![("TOKEN".to_string(), String::new())]
             && t.state() == TaskState::Cancelled));
-    let mine = s.finished(Some(1000), Some(1)).unwrap();
+    let mine = s.finished(&any(Some(1000)), Window::Newest(1)).unwrap();
     assert_eq!(mine.iter().map(|t| t.id).collect::<Vec<_>>(), vec![ids[2]]);
     assert!(s.unfinished().unwrap().is_empty());
 }

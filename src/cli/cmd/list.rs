@@ -4,20 +4,35 @@ use crate::cli::client::Client;
 use crate::cli::error::CliError;
 use crate::cli::format;
 use crate::cli::{exit, Output};
-use crate::proto::{ListResponse, TaskView};
+use crate::core::{Priority, TaskState};
+use crate::proto::list::{parse_limit, parse_priority, parse_state};
+use crate::proto::{ListFilter, ListResponse, TaskView};
 use clap::Args;
+
+/// Rows the table shows when `--limit` is not given (`--json` has no
+/// default limit).
+pub const DEFAULT_TABLE_LIMIT: usize = 1000;
 
 const EXAMPLES: &str = "\
 Examples:
   claudinectl list                 queued and running tasks, and the latest finished ones
   claudinectl list --all           every finished task too
   claudinectl list --user alice    only alice's tasks (others' need administrator rights)
+  claudinectl list --state queued --priority P0 --limit 5
+                                   the first five queued P0 tasks
+  claudinectl list --state failed,interrupted --all
   claudinectl list --json | jq '.tasks[].id'
 
-You see your own tasks; root and administrators see everyone's.
+You see your own tasks; root and administrators see everyone's. Filters
+combine: a task is shown when it matches all of them. Tasks are listed by id;
+without --all only the 20 most recent finished tasks that match are included.
+The table stops after 1000 rows unless --limit says otherwise and then says
+how many matched (on stderr); --json has no limit unless --limit is given, and
+its answer has \"truncated\" and \"total\" when the limit cut it.
+
 Columns: ID, PRI (priority), STATE, OWNER, AGE (since submission), EXIT (exit
 code, or the signal that killed it), COMMAND. Under a queued task, a note says
-its place in the queue and why it has not started yet.";
+its place in the whole queue and why it has not started yet.";
 
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
@@ -29,17 +44,71 @@ pub struct ListArgs {
     /// Only the tasks of this user (another user's need administrator rights)
     #[arg(long, short = 'u', value_name = "NAME")]
     pub user: Option<String>,
+
+    /// Only tasks in these states: queued, starting, running, succeeded,
+    /// failed, cancelled, interrupted (comma-separated or repeated)
+    #[arg(long, short = 's', value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
+    pub state: Vec<TaskState>,
+
+    /// Only tasks of these priorities: P0, P1, P2 (comma-separated or repeated)
+    #[arg(long, short = 'p', value_name = "P", value_delimiter = ',', value_parser = parse_priority)]
+    pub priority: Vec<Priority>,
+
+    /// Show at most N tasks, 1 to 100000 [default for the table: 1000;
+    /// --json: no limit]
+    #[arg(long, short = 'n', value_name = "N", value_parser = parse_limit)]
+    pub limit: Option<usize>,
+}
+
+impl ListArgs {
+    /// The filter sent to the daemon.
+    pub fn filter(&self, json: bool) -> ListFilter {
+        let states = unique(&self.state);
+        let priorities = unique(&self.priority);
+        ListFilter {
+            states: (!states.is_empty()).then_some(states),
+            priorities: (!priorities.is_empty()).then_some(priorities),
+            limit: self.limit.or((!json).then_some(DEFAULT_TABLE_LIMIT)),
+        }
+    }
 }
 
 pub async fn run(client: &Client, args: ListArgs, o: &mut Output<'_>) -> Result<i32, CliError> {
-    let answer = client.list(args.all, args.user.as_deref()).await?;
+    let filter = args.filter(o.json);
+    let answer = client.list(args.all, args.user.as_deref(), &filter).await?;
     if o.json {
         o.json_value(&answer.raw)?;
     } else {
         let text = table(&answer.value, format::now_ms(), o.width);
         o.out.write_all(text.as_bytes()).map_err(CliError::Output)?;
+        if let Some(note) = truncation_note(&answer.value) {
+            o.note(&note);
+        }
     }
     Ok(exit::OK)
+}
+
+fn unique<T: PartialEq + Copy>(v: &[T]) -> Vec<T> {
+    let mut out = Vec::with_capacity(v.len());
+    for x in v {
+        if !out.contains(x) {
+            out.push(*x);
+        }
+    }
+    out
+}
+
+/// The line that says a limit cut the list.
+pub fn truncation_note(list: &ListResponse) -> Option<String> {
+    list.truncated.then(|| {
+        let total = list
+            .total
+            .map_or_else(|| "more".to_string(), |n| n.to_string());
+        format!(
+            "(showing {} of {total} matching tasks; --limit to change)",
+            list.tasks.len()
+        )
+    })
 }
 
 const HEADER: [&str; 7] = ["ID", "PRI", "STATE", "OWNER", "AGE", "EXIT", "COMMAND"];
@@ -137,114 +206,5 @@ fn join(cells: &[String; 7], widths: &[usize; 7]) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::core::{Priority, TaskState};
-
-    pub(crate) const NOW: i64 = 1_700_000_000_000;
-
-    pub(crate) fn view(id: i64, state: TaskState, argv: &[&str]) -> TaskView {
-        TaskView {
-            id,
-            owner_uid: 1000,
-            owner: "alice".into(),
-            priority: Priority::P1,
-            state,
-            argv: argv.iter().map(|s| s.to_string()).collect(),
-            cwd: "/home/alice/src/app".into(),
-            env_keys: vec![],
-            inherit_env: false,
-            created_ms: NOW - 65_000,
-            started_ms: None,
-            finished_ms: None,
-            exit_code: None,
-            signal: None,
-            reason: None,
-            cancel_requested: None,
-            unit: None,
-            queue_position: None,
-            waiting_reason: None,
-            attempts: 0,
-            umask: 0o022,
-            limits: Default::default(),
-            eligible_ms: None,
-            attempt_history: None,
-            resources: None,
-        }
-    }
-
-    fn sample() -> ListResponse {
-        let mut ok = view(7, TaskState::Succeeded, &["cargo", "test"]);
-        ok.exit_code = Some(0);
-        ok.created_ms = NOW - 2 * 3600 * 1000;
-        let mut failed = view(8, TaskState::Failed, &["sh", "-c", "exit 3"]);
-        failed.exit_code = Some(3);
-        let mut killed = view(9, TaskState::Cancelled, &["sleep", "1000"]);
-        killed.signal = Some(15);
-        killed.owner = "bob".into();
-        let mut running = view(
-            10,
-            TaskState::Running,
-            &["claude", "-p", "fix the flaky test"],
-        );
-        running.priority = Priority::P0;
-        running.cancel_requested = Some("superseded".into());
-        let mut queued = view(11, TaskState::Queued, &["make", "it's done"]);
-        queued.created_ms = NOW - 5_000;
-        queued.priority = Priority::P2;
-        queued.queue_position = Some(1);
-        queued.waiting_reason = Some("max_running reached (3 of 3 running)".into());
-        ListResponse {
-            tasks: vec![ok, failed, killed, running, queued],
-            queued: 1,
-            running: 1,
-        }
-    }
-
-    #[test]
-    fn table_for_a_fixed_list() {
-        let want = "\
-ID  PRI  STATE      OWNER  AGE    EXIT     COMMAND
-7   P1   succeeded  alice  2h00m  0        cargo test
-8   P1   failed     alice  1m05s  3        sh -c 'exit 3'
-9   P1   cancelled  bob    1m05s  SIGTERM  sleep 1000
-10  P0   running    alice  1m05s  -        claude -p 'fix the flaky test'
-    stopping: superseded
-11  P2   queued     alice  5s     -        make 'it'\\''s done'
-    #1 in queue, waiting: max_running reached (3 of 3 running)
-1 queued, 1 running
-";
-        assert_eq!(table(&sample(), NOW, None), want);
-    }
-
-    #[test]
-    fn rows_are_cut_to_the_terminal_width() {
-        let text = table(&sample(), NOW, Some(40));
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{text}");
-        assert_eq!(lines[4], "10  P0   running    alice  1m05s  -    …");
-        assert_eq!(lines[2], "8   P1   failed     alice  1m05s  3    …");
-        assert_eq!(lines[8], "1 queued, 1 running");
-    }
-
-    #[test]
-    fn empty_list_and_hostile_text() {
-        let empty = ListResponse {
-            tasks: vec![],
-            queued: 0,
-            running: 0,
-        };
-        assert_eq!(table(&empty, NOW, None), "no tasks\n0 queued, 0 running\n");
-        let mut t = view(1, TaskState::Queued, &["echo", "\x1b[2Jboo\nx"]);
-        t.waiting_reason = Some("line\nbreak".into());
-        let list = ListResponse {
-            tasks: vec![t],
-            queued: 1,
-            running: 0,
-        };
-        let text = table(&list, NOW, None);
-        assert_eq!(text.lines().count(), 4, "{text}");
-        assert!(!text.contains('\x1b'), "{text}");
-        assert!(text.contains(r"echo $'\x1b[2Jboo\nx'"), "{text}");
-    }
-}
+#[path = "list_tests.rs"]
+pub(crate) mod tests;
