@@ -1103,3 +1103,6 @@ fn metrics_are_read_from_the_store_and_private() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("not found"));
 }
+
+#[path = "daemon/list.rs"]
+mod list;

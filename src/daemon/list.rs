@@ -16,12 +16,6 @@ use crate::proto::{ErrorCode, ErrorInfo, ListFilter, ListResponse, TaskView};
 use crate::store::{FinishedFilter, Window};
 use std::collections::{HashMap, HashSet};
 
-/// One task of the page, before its view is built.
-enum Pick<'a> {
-    Unfinished(&'a Task),
-    Finished(Task),
-}
-
 impl Actor {
     pub(super) fn list(
         &self,
@@ -68,20 +62,17 @@ impl Actor {
             _ => finished.len(),
         };
         let total = unfinished.len() + finished_total;
-        let page = merge(unfinished, finished, filter.limit.unwrap_or(usize::MAX));
+        let page = merge(&unfinished, &finished, filter.limit.unwrap_or(usize::MAX));
         let truncated = page.len() < total;
 
         let positions = self.positions(&page);
         let tasks = page
             .into_iter()
-            .map(|p| match p {
-                Pick::Finished(t) => TaskView::from_task(&t, None, None),
-                Pick::Unfinished(t) => {
-                    let why = (t.state() == TaskState::Queued)
-                        .then(|| self.why_waiting(t))
-                        .flatten();
-                    TaskView::from_task(t, positions.get(&t.id).copied(), why)
-                }
+            .map(|t| {
+                let why = (t.state() == TaskState::Queued)
+                    .then(|| self.why_waiting(t))
+                    .flatten();
+                TaskView::from_task(t, positions.get(&t.id).copied(), why)
             })
             .collect();
         Ok(ListResponse {
@@ -95,13 +86,11 @@ impl Actor {
 
     /// The queue positions (in the whole queue) of the queued tasks of a
     /// page, in one pass that stops once all are found.
-    fn positions(&self, page: &[Pick]) -> HashMap<TaskId, usize> {
+    fn positions(&self, page: &[&Task]) -> HashMap<TaskId, usize> {
         let wanted: HashSet<TaskId> = page
             .iter()
-            .filter_map(|p| match p {
-                Pick::Unfinished(t) if t.state() == TaskState::Queued => Some(t.id),
-                _ => None,
-            })
+            .filter(|t| t.state() == TaskState::Queued)
+            .map(|t| t.id)
             .collect();
         let mut found = HashMap::with_capacity(wanted.len());
         if wanted.is_empty() {
@@ -145,22 +134,20 @@ fn list_owner(
 }
 
 /// The first `limit` tasks of two lists sorted by id, in id order.
-fn merge(unfinished: Vec<&Task>, finished: Vec<Task>, limit: usize) -> Vec<Pick<'_>> {
+fn merge<'a>(unfinished: &[&'a Task], finished: &'a [Task], limit: usize) -> Vec<&'a Task> {
     let mut page = Vec::with_capacity(limit.min(unfinished.len() + finished.len()));
-    let mut a = unfinished.into_iter().peekable();
-    let mut b = finished.into_iter().peekable();
+    let mut a = unfinished.iter().copied().peekable();
+    let mut b = finished.iter().peekable();
     while page.len() < limit {
-        let take_a = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => x.id < y.id,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.id < y.id => a.next(),
+            (Some(_), None) => a.next(),
+            _ => b.next(),
         };
-        page.push(if take_a {
-            Pick::Unfinished(a.next().expect("peeked"))
-        } else {
-            Pick::Finished(b.next().expect("peeked"))
-        });
+        match next {
+            Some(t) => page.push(t),
+            None => break,
+        }
     }
     page
 }

@@ -601,10 +601,16 @@ mod tests {
             ListFilter::parse(q.get("state"), q.get("priority"), q.get("limit"))
         };
         let f = filter("state=queued%2Crunning&priority=p0&limit=%35").unwrap();
-        assert_eq!(f.query(), ["state=queued,running", "priority=P0", "limit=5"]);
+        assert_eq!(
+            f.query(),
+            ["state=queued,running", "priority=P0", "limit=5"]
+        );
         let e = filter("limit=0").unwrap_err();
         assert!(e.starts_with("query parameter limit:"), "{e}");
         let e = filter("state=queued%2Cdone").unwrap_err();
-        assert!(e.contains("state") && e.contains("\"done\"; allowed: queued"), "{e}");
+        assert!(
+            e.contains("state") && e.contains("\"done\"; allowed: queued"),
+            "{e}"
+        );
     }
 }
