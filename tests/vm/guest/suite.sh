@@ -135,6 +135,14 @@ sec_basic() {
     check_eq "list --json: {tasks:[...], queued:N, running:N}" true \
         "$(jq -r '(.tasks|type=="array") and (.queued|type=="number") and (.running|type=="number")' <<<"$OUT" 2>&1)"
     check_eq "list --json: contains task $i1" true "$(jq -r --argjson i "$i1" 'any(.tasks[]; .id == $i)' <<<"$OUT" 2>&1)"
+    ctl alice list --state succeeded,failed --limit 1 --json
+    check_eq "list --state succeeded,failed --limit 1: one finished task" "1 true" \
+        "$(jq -r '"\(.tasks|length) \(all(.tasks[]; .state == "succeeded" or .state == "failed"))"' <<<"$OUT" 2>&1)"
+    ctl alice list --state queued --limit 5
+    check_eq "list --state queued --limit 5 exits 0" 0 "$RC"
+    check_no_match "list --state queued: no finished task in the table" '[[:space:]](succeeded|failed)[[:space:]]' "$OUT"
+    ctl alice list --state bogus
+    check_eq "list --state bogus is a usage error (exit 2)" 2 "$RC"
 
     ctl alice wait "$i2"
     check_eq "wait exits with the task's exit code (3)" 3 "$RC"
@@ -262,6 +270,9 @@ sec_isolation() {
 
     ctl bob list --all --json
     check_eq "bob: list --all --json shows none of alice's tasks" 0 \
+        "$(jq -r '[.tasks[] | select(.owner != "bob")] | length' <<<"$OUT" 2>&1)"
+    ctl bob list --state running --priority P0,P1,P2 --limit 5 --json
+    check_eq "bob: list --state running --limit 5 shows none of alice's tasks" 0 \
         "$(jq -r '[.tasks[] | select(.owner != "bob")] | length' <<<"$OUT" 2>&1)"
     ctl bob list --all
     check_no_match "bob: list --all (table) does not show $ida" "^ *${ida}[[:space:]]" "$OUT"
