@@ -210,7 +210,7 @@ fig "$N_QUEUE raw POSTs (root, one connection per 1000)" \
 fig "queued now" "$(all_json | jq .queued)"
 fig "claudined RSS before / after the $N_QUEUE (kB)" "$rss0 / $(rss_kb)"
 fig "database size (bytes, incl. -wal)" "$(du -cb "$DB"* 2>/dev/null | tail -1 | cut -f1)"
-for v in "list" "list --json" "list --all --json" "status $blk"; do
+for v in "list" "list --json" "list --all --json" "list --state queued --limit 50" "list --json --state running" "status $blk"; do
     : > "$_TMP/l"
     for i in 1 2 3 4 5; do
         # shellcheck disable=SC2086  # $v is several words on purpose
