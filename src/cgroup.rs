@@ -19,9 +19,9 @@ mod parse;
 
 pub use files::ScopeFiles;
 
+pub use parse::parse_pressure;
 use parse::{
-    parse_cgroup_events, parse_cpu_stat, parse_memory_events, parse_memory_stat, parse_pressure,
-    parse_single, Bad,
+    parse_cgroup_events, parse_cpu_stat, parse_memory_events, parse_memory_stat, parse_single, Bad,
 };
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};

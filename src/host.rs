@@ -80,6 +80,37 @@ fn busy_total(c: &CpuTime) -> (u64, u64) {
     (total - idle, total)
 }
 
+/// The host's pressure stall information (`/proc/pressure/*`), each `None`
+/// where the kernel has no PSI (or it is switched off).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostPressure {
+    pub cpu: Option<crate::cgroup::Pressure>,
+    pub memory: Option<crate::cgroup::Pressure>,
+    pub io: Option<crate::cgroup::Pressure>,
+}
+
+impl HostSampler {
+    /// Read `/proc/pressure/{cpu,memory,io}`. A missing or unreadable file
+    /// (no PSI: `psi=0`, an old kernel) leaves its figure out; a file that
+    /// does not parse is an error naming it.
+    pub fn pressure(&self) -> Result<HostPressure, HostError> {
+        let read = |name: &str| -> Result<Option<crate::cgroup::Pressure>, HostError> {
+            let path = self.proc_root.join("pressure").join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => crate::cgroup::parse_pressure(&text)
+                    .map(Some)
+                    .map_err(|b| err(&path, format!("{}: {:?}", b.reason, b.data))),
+                Err(_) => Ok(None),
+            }
+        };
+        Ok(HostPressure {
+            cpu: read("cpu")?,
+            memory: read("memory")?,
+            io: read("io")?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +166,31 @@ mod tests {
     fn real_proc_is_readable() {
         let s = HostSampler::new("/proc").sample(1).unwrap();
         assert!(s.mem_total_bytes > 0 && (0.0..=100.0).contains(&s.cpu_busy_percent));
+    }
+
+    #[test]
+    fn pressure_is_read_where_the_kernel_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = HostSampler::new(dir.path());
+        assert_eq!(s.pressure().unwrap(), HostPressure::default(), "no PSI");
+        std::fs::create_dir(dir.path().join("pressure")).unwrap();
+        std::fs::write(
+            dir.path().join("pressure/memory"),
+            "some avg10=12.50 avg60=3.00 avg300=1.00 total=99\nfull avg10=1.00 avg60=0.50 avg300=0.10 total=9\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("pressure/cpu"),
+            "some avg10=0.50 avg60=0.00 avg300=0.00 total=7\n",
+        )
+        .unwrap();
+        let p = s.pressure().unwrap();
+        assert_eq!(p.memory.unwrap().some.avg10, 12.5);
+        assert_eq!(p.memory.unwrap().full.unwrap().total, 9);
+        assert_eq!(p.cpu.unwrap().some.avg10, 0.5);
+        assert_eq!(p.io, None);
+        std::fs::write(dir.path().join("pressure/io"), "some avg10=x\n").unwrap();
+        let e = s.pressure().unwrap_err().to_string();
+        assert!(e.contains("pressure/io"), "{e}");
     }
 }

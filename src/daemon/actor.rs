@@ -191,6 +191,8 @@ pub struct Actor {
     pub(super) events: mpsc::Sender<Event>,
     pub(super) host: HostSampler,
     pub(super) sample: Option<crate::core::HostSample>,
+    /// The host's PSI as of the last host sample.
+    pub(super) pressure: crate::host::HostPressure,
     /// When the last task was started (admission waits for fresh samples).
     pub(super) last_start_ms: Option<i64>,
     /// A host sample the admission asked for, not before this time.
@@ -254,6 +256,7 @@ impl Actor {
             events,
             host: HostSampler::new("/proc"),
             sample: None,
+            pressure: Default::default(),
             last_start_ms: None,
             sample_due_ms: None,
             wait_reason: None,
@@ -337,6 +340,10 @@ impl Actor {
         match self.host.sample(now_ms()) {
             Ok(s) => self.sample = Some(s),
             Err(e) => warn!("host sampling failed: {e}"),
+        }
+        match self.host.pressure() {
+            Ok(p) => self.pressure = p,
+            Err(e) => warn!("host pressure: {e}"),
         }
     }
 

@@ -82,6 +82,14 @@ impl Actor {
                 cpu_busy_ratio: s.cpu_busy_percent / 100.0,
                 mem_available_bytes: s.mem_available_bytes,
                 mem_total_bytes: s.mem_total_bytes,
+                pressure_some_avg10: [
+                    ("cpu", self.pressure.cpu),
+                    ("memory", self.pressure.memory),
+                    ("io", self.pressure.io),
+                ]
+                .into_iter()
+                .filter_map(|(r, p)| Some((r, p?.some.avg10)))
+                .collect(),
             }),
             hooks: self.hooks.stats(),
         }

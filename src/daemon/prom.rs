@@ -14,7 +14,7 @@
 //! `task_cpu_seconds_total`, `task_pids`, `task_output_bytes_total`;
 //! `events_total{event}`, `admission_decisions_total{decision}`;
 //! `host_cpu_busy_ratio`, `host_memory_available_bytes`,
-//! `host_memory_total_bytes`; per hook (labels `hook`, `program`)
+//! `host_memory_total_bytes`, `host_pressure_some_ratio` (label `resource`); per hook (labels `hook`, `program`)
 //! `hook_runs_total`, `hook_failures_total`, `hook_timeouts_total`,
 //! `hook_dropped_events_total`. Label values are escaped (user names are
 //! untrusted text).
@@ -82,6 +82,9 @@ pub struct HostMetrics {
     pub mem_available_bytes: u64,
     /// `MemTotal`.
     pub mem_total_bytes: u64,
+    /// `some avg10` of `/proc/pressure/{cpu,memory,io}` in percent, where the
+    /// kernel has PSI.
+    pub pressure_some_avg10: Vec<(&'static str, f64)>,
 }
 
 /// `s` in the Prometheus text exposition format 0.0.4: each family with its
@@ -167,6 +170,17 @@ pub fn render(s: &MetricsSnapshot) -> String {
         o.sample("host_memory_available_bytes", &[], h.mem_available_bytes);
         o.family("host_memory_total_bytes", "gauge", "MemTotal of the host");
         o.sample("host_memory_total_bytes", &[], h.mem_total_bytes);
+        if !h.pressure_some_avg10.is_empty() {
+            let help = "Share of time some tasks stalled on the resource over 10 s (PSI, 0 to 1)";
+            o.family("host_pressure_some_ratio", "gauge", help);
+            for (resource, pct) in &h.pressure_some_avg10 {
+                o.sample(
+                    "host_pressure_some_ratio",
+                    &[("resource", resource)],
+                    pct / 100.0,
+                );
+            }
+        }
     }
 
     type HookField = fn(&HookStats) -> u64;

@@ -48,6 +48,7 @@ fn snapshot() -> MetricsSnapshot {
             cpu_busy_ratio: 0.25,
             mem_available_bytes: 6 << 30,
             mem_total_bytes: 8 << 30,
+            pressure_some_avg10: vec![("memory", 12.5), ("io", 0.0)],
         }),
         hooks: vec![HookStats {
             index: 0,
@@ -108,6 +109,8 @@ fn the_text_line_by_line() {
         "claudine_host_cpu_busy_ratio 0.25",
         "claudine_host_memory_available_bytes 6442450944",
         "claudine_host_memory_total_bytes 8589934592",
+        r#"claudine_host_pressure_some_ratio{resource="memory"} 0.125"#,
+        r#"claudine_host_pressure_some_ratio{resource="io"} 0"#,
         r#"claudine_hook_runs_total{hook="0",program="/usr/local/bin/notify \"x\""} 4"#,
         r#"claudine_hook_failures_total{hook="0",program="/usr/local/bin/notify \"x\""} 1"#,
         r#"claudine_hook_timeouts_total{hook="0",program="/usr/local/bin/notify \"x\""} 1"#,
@@ -227,8 +230,9 @@ fn a_real_parser_reads_it_back_label_values_intact() {
         .map(|s| s.3)
         .sum();
     assert_eq!(queued, 321.0);
-    // 1 + 3 + 1 + 2 tasks × 5 + 2 events + 3 decisions + 3 host + 4 hook counters.
-    assert_eq!(samples.len(), 1 + 3 + 1 + 10 + 2 + 3 + 3 + 4, "{samples:?}");
+    // 1 + 3 + 1 + 2 tasks × 5 + 2 events + 3 decisions + 3 host + 2 pressure
+    // + 4 hook counters.
+    assert_eq!(samples.len(), 1 + 3 + 1 + 10 + 2 + 3 + 3 + 2 + 4, "{samples:?}");
     assert!(python_parse(&render(&MetricsSnapshot::default())).len() == 5);
 }
 

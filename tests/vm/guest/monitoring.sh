@@ -259,6 +259,8 @@ time.sleep(60)')
     check_match "status: open files of its processes" 'open files: +[0-9]+' "$OUT"
     check_match "status: memory split into anon and file" 'memory: +[0-9.]+ [KMG]?i?B \(anon ' "$OUT"
     wait_until 10 "the endpoint's output counter is the log's size" exported_output_matches "$idle"
+    check_match "the endpoint has the host's pressure stall information" \
+        'claudine_host_pressure_some_ratio\{resource="memory"\} [0-9.e-]+' "$(metrics)"
     check "the endpoint parses with prometheus_client" \
         bash -c 'curl -s http://127.0.0.1:9464/metrics | python3 -c "import sys; from prometheus_client.parser import text_string_to_metric_families as p; n = len(list(p(sys.stdin.read()))); assert n > 5, n"'
     # Containment: a process moved out of its scope is noticed and reported.
