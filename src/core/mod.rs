@@ -1,5 +1,6 @@
 //! The pure core: task model, state machine, priority queue, admission and
-//! recovery decisions.
+//! recovery decisions, and memory reservations for admission (`reserve`, not
+//! yet wired into the daemon).
 //!
 //! Nothing in here does I/O, reads a clock or touches async: every function
 //! takes the facts it needs (including "now") as arguments and returns what
@@ -19,6 +20,7 @@ pub mod limits;
 pub mod memwatch;
 pub mod queue;
 pub mod recovery;
+pub mod reserve;
 pub mod stall;
 pub mod task;
 pub mod transition;
@@ -32,6 +34,7 @@ pub use limits::Limits;
 pub use memwatch::{MemWatch, MemoryChange, MemoryPolicy};
 pub use queue::ReadyQueue;
 pub use recovery::{recover, Evidence, Recovery};
+pub use reserve::{admit_memory, Ledger, MemoryVerdict, ReservePolicy};
 pub use stall::{StallChange, StallPolicy, StallWatch};
 pub use task::{
     parse_unit_name, unit_name, Active, NewTask, Outcome, Priority, Status, StatusFields, Task,

@@ -1,0 +1,267 @@
+//! Memory reservations for admission (not yet wired into the daemon).
+//!
+//! A task that has just started uses almost nothing, yet will grow to its
+//! working set (Claude Code: 1–4 GiB) within seconds to minutes. Admission on
+//! MemAvailable alone would start a whole burst before any of it allocates.
+//! So each started task holds an *expected footprint* in a [`Ledger`] until
+//! its real usage has been seen and has settled; admission
+//! ([`admit_memory`]) counts what is still reserved together with real usage
+//! (MemAvailable already holds the latter).
+//!
+//! The expected footprint ([`expected_footprint`]) is the task's request
+//! (`--memory`), else what finished tasks of the same kind (command, user,
+//! directory) peaked at ([`learned_peak`]), else [`default_footprint`].
+//!
+//! No task is ever stuck behind the rule: when no task of ours runs, nothing
+//! we wait for can free memory, so the head starts if it fits alone
+//! ([`fits_alone`]: expected ≤ MemTotal − reserve), whatever MemAvailable
+//! says. A task that does not fit alone never fits and is refused at submit.
+//!
+//! The ledger is only as good as the estimates: with estimates k× too low a
+//! burst can reach base + k × (MemTotal − base − reserve) before any task
+//! settles (see `reserve_sim_tests.rs`); the tasks' kernel limits and the
+//! slice budget handle that case, and learned peaks correct the estimate.
+
+use super::task::TaskId;
+use super::units::format_bytes;
+use std::collections::BTreeMap;
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+/// The footprint of a task nothing is known about: a fifth of the memory
+/// ceiling (so a burst on a small host still runs five at once), at most
+/// 1 GiB (a typical Claude Code session), at least 64 MiB.
+pub fn default_footprint(ceiling_bytes: u64) -> u64 {
+    (ceiling_bytes / 5).clamp(64 * MIB, GIB)
+}
+
+/// What a task is expected to use: its request wins, then what tasks of the
+/// same kind used, then the default.
+pub fn expected_footprint(requested: Option<u64>, learned: Option<u64>, ceiling_bytes: u64) -> u64 {
+    requested
+        .or(learned)
+        .unwrap_or_else(|| default_footprint(ceiling_bytes))
+}
+
+/// The 90th percentile (nearest rank) of the recent `memory.peak` of
+/// finished tasks of the same kind; `None` below 3 samples, where one
+/// outlier would be the whole estimate.
+pub fn learned_peak(peaks: &[u64]) -> Option<u64> {
+    if peaks.len() < 3 {
+        return None;
+    }
+    let mut sorted = peaks.to_vec();
+    sorted.sort_unstable();
+    // Nearest rank: ceil(0.9 n), 1-based.
+    let rank = (9 * sorted.len()).div_ceil(10);
+    Some(sorted[rank - 1])
+}
+
+/// When a reservation stops holding more than the task's real usage.
+///
+/// An entry settles when its usage has not grown by more than
+/// `settle_growth` (a fraction of the usage at its last growth) for
+/// `settle_ms`, or as soon as its usage reaches its reservation (then all
+/// it holds is its usage, which MemAvailable already counts).
+///
+/// - `settle_growth` = 5%: `memory.current` of a steady process moves by a
+///   few percent (page cache, garbage collection); a process still loading
+///   grows by more than that between samples. Below 5% we would never
+///   settle a live process, much above it we would settle one still growing.
+/// - `settle_ms` = 30 s: a Claude Code process reaches its working set and
+///   its first API round trip within that time, and the monitor samples
+///   many times in it. Longer would let an over-estimate (the 1 GiB default
+///   for a 300 MiB task) hold the queue back; shorter would settle tasks
+///   during their first pause. Growth after settling is what the reserve,
+///   the task's kernel limits and the slice budget are for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReservePolicy {
+    pub settle_growth: f64,
+    pub settle_ms: i64,
+}
+
+impl Default for ReservePolicy {
+    fn default() -> Self {
+        ReservePolicy {
+            settle_growth: 0.05,
+            settle_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Entry {
+    reserved: u64,
+    reserved_ms: i64,
+    /// The highest usage seen.
+    peak: u64,
+    /// The usage at the last growth of more than `settle_growth`, and when;
+    /// `None` until the first observation (the settle clock starts there).
+    grown: Option<(u64, i64)>,
+    settled: bool,
+}
+
+/// The reservations of the tasks started and not yet finished.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ledger {
+    policy: ReservePolicy,
+    entries: BTreeMap<TaskId, Entry>,
+}
+
+impl Ledger {
+    pub fn new(policy: ReservePolicy) -> Ledger {
+        Ledger {
+            policy,
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// A task started, expected to use `bytes`. Reserving again replaces the
+    /// entry (a new attempt starts from nothing).
+    pub fn reserve(&mut self, id: TaskId, bytes: u64, now_ms: i64) {
+        let entry = Entry {
+            reserved: bytes,
+            reserved_ms: now_ms,
+            peak: 0,
+            grown: None,
+            settled: bytes == 0,
+        };
+        self.entries.insert(id, entry);
+    }
+
+    /// The monitor read the task's `memory.current`. Unknown ids are
+    /// ignored; a settled entry stays settled.
+    pub fn observe(&mut self, id: TaskId, usage_bytes: u64, now_ms: i64) {
+        let policy = self.policy;
+        let Some(e) = self.entries.get_mut(&id) else {
+            return;
+        };
+        e.peak = e.peak.max(usage_bytes);
+        if e.settled {
+            return;
+        }
+        if e.peak >= e.reserved {
+            e.settled = true;
+            return;
+        }
+        match e.grown {
+            Some((base, since))
+                if usage_bytes as f64 <= base as f64 * (1.0 + policy.settle_growth) =>
+            {
+                if now_ms - since >= policy.settle_ms {
+                    e.settled = true;
+                }
+            }
+            _ => e.grown = Some((usage_bytes, now_ms)),
+        }
+    }
+
+    /// The task is gone: its usage leaves MemAvailable's count by itself.
+    pub fn release(&mut self, id: TaskId) {
+        self.entries.remove(&id);
+    }
+
+    /// What is reserved beyond what is already used: over unsettled
+    /// entries, reservation − highest usage seen.
+    pub fn outstanding(&self) -> u64 {
+        self.entries
+            .values()
+            .filter(|e| !e.settled)
+            .map(|e| e.reserved.saturating_sub(e.peak))
+            .sum()
+    }
+
+    /// Whether the entry holds no more than its real usage; `false` for an
+    /// id not in the ledger.
+    pub fn is_settled(&self, id: TaskId) -> bool {
+        self.entries.get(&id).is_some_and(|e| e.settled)
+    }
+
+    /// When the task's reservation was taken.
+    pub fn reserved_ms(&self, id: TaskId) -> Option<i64> {
+        self.entries.get(&id).map(|e| e.reserved_ms)
+    }
+
+    /// How many tasks hold an entry.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Whether the head of the queue may start, as far as memory goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryVerdict {
+    Start,
+    /// `free` is MemAvailable less what is still reserved; `needs` the
+    /// task's expected footprint, on top of the `reserve` kept for the host.
+    Wait {
+        short_by: u64,
+        free: u64,
+        needs: u64,
+        reserve: u64,
+    },
+}
+
+impl MemoryVerdict {
+    /// Why the task waits, in words: `waiting for memory: 0.8 GiB free,
+    /// needs 3 GiB + 1 GiB reserve`. Empty for [`MemoryVerdict::Start`].
+    pub fn describe(&self) -> String {
+        match *self {
+            MemoryVerdict::Start => String::new(),
+            MemoryVerdict::Wait {
+                free,
+                needs,
+                reserve,
+                ..
+            } => format!(
+                "waiting for memory: {} free, needs {} + {} reserve",
+                format_bytes(free),
+                format_bytes(needs),
+                format_bytes(reserve)
+            ),
+        }
+    }
+}
+
+/// Start iff MemAvailable less what is still reserved leaves room for the
+/// task's expected footprint plus the host's reserve.
+pub fn admit_memory(
+    mem_available: u64,
+    reserve_bytes: u64,
+    outstanding: u64,
+    expected: u64,
+) -> MemoryVerdict {
+    let free = mem_available.saturating_sub(outstanding);
+    let wanted = expected.saturating_add(reserve_bytes);
+    if free >= wanted {
+        MemoryVerdict::Start
+    } else {
+        MemoryVerdict::Wait {
+            short_by: wanted - free,
+            free,
+            needs: expected,
+            reserve: reserve_bytes,
+        }
+    }
+}
+
+/// Whether a task could ever start: its expected footprint fits in
+/// MemTotal less the reserve. When no task of ours runs, a head that fits
+/// alone starts whatever [`admit_memory`] says (nothing we could wait for
+/// would free memory); one that does not is refused at submit.
+pub fn fits_alone(mem_total: u64, reserve_bytes: u64, expected: u64) -> bool {
+    expected <= mem_total.saturating_sub(reserve_bytes)
+}
+
+#[cfg(test)]
+#[path = "reserve_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "reserve_sim_tests.rs"]
+mod sim_tests;

@@ -1,0 +1,161 @@
+//! Tests of footprints, the reservation ledger and memory admission.
+
+use super::*;
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+#[test]
+fn default_is_a_fifth_of_the_ceiling_between_64_mib_and_1_gib() {
+    assert_eq!(default_footprint(16 * GIB), GIB);
+    assert_eq!(default_footprint(5 * GIB), GIB);
+    assert_eq!(default_footprint(2 * GIB), 2 * GIB / 5);
+    assert_eq!(default_footprint(100 * MIB), 64 * MIB);
+    assert_eq!(default_footprint(0), 64 * MIB);
+}
+
+#[test]
+fn request_wins_then_learned_then_default() {
+    assert_eq!(
+        expected_footprint(Some(3 * GIB), Some(GIB), 16 * GIB),
+        3 * GIB
+    );
+    assert_eq!(expected_footprint(None, Some(2 * GIB), 16 * GIB), 2 * GIB);
+    assert_eq!(expected_footprint(None, None, 16 * GIB), GIB);
+    assert_eq!(expected_footprint(None, None, 2 * GIB), 2 * GIB / 5);
+}
+
+#[test]
+fn learned_peak_is_the_nearest_rank_90th_percentile() {
+    assert_eq!(learned_peak(&[]), None);
+    assert_eq!(learned_peak(&[5, 7]), None);
+    assert_eq!(learned_peak(&[5, 9, 7]), Some(9));
+    let ten: Vec<u64> = (1..=10).rev().collect();
+    assert_eq!(learned_peak(&ten), Some(9));
+    let twenty: Vec<u64> = (1..=20).collect();
+    assert_eq!(learned_peak(&twenty), Some(18));
+    assert_eq!(learned_peak(&[4; 11]), Some(4));
+}
+
+#[test]
+fn outstanding_is_reserved_minus_highest_usage_seen() {
+    let mut l = Ledger::new(ReservePolicy::default());
+    assert_eq!(l.outstanding(), 0);
+    l.reserve(1, 2 * GIB, 0);
+    l.reserve(2, GIB, 0);
+    assert_eq!(l.outstanding(), 3 * GIB);
+    assert_eq!(l.reserved_ms(1), Some(0));
+    l.observe(1, 512 * MIB, 250);
+    assert_eq!(l.outstanding(), 2 * GIB - 512 * MIB + GIB);
+    // Usage going down does not give the reservation back.
+    l.observe(1, 100 * MIB, 500);
+    assert_eq!(l.outstanding(), 2 * GIB - 512 * MIB + GIB);
+    l.release(2);
+    assert_eq!(l.outstanding(), 2 * GIB - 512 * MIB);
+    assert_eq!(l.len(), 1);
+    // Unknown ids are ignored.
+    l.observe(9, GIB, 500);
+    l.release(9);
+    assert!(!l.is_settled(9));
+    l.release(1);
+    assert!(l.is_empty());
+}
+
+#[test]
+fn reaching_the_reservation_settles_at_once() {
+    let mut l = Ledger::new(ReservePolicy::default());
+    l.reserve(1, GIB, 0);
+    l.observe(1, GIB + MIB, 1000);
+    assert!(l.is_settled(1));
+    assert_eq!(l.outstanding(), 0);
+    // Settled stays settled, even if usage falls back.
+    l.observe(1, 10 * MIB, 2000);
+    assert!(l.is_settled(1));
+    assert_eq!(l.outstanding(), 0);
+}
+
+#[test]
+fn usage_flat_within_growth_for_settle_ms_settles() {
+    let p = ReservePolicy::default();
+    let mut l = Ledger::new(p);
+    l.reserve(1, 4 * GIB, 0);
+    // Not observed yet: the settle clock has not started.
+    assert!(!l.is_settled(1));
+    l.observe(1, GIB, 1000);
+    // Growth within 5% of the last growth does not restart the clock.
+    l.observe(1, GIB + GIB / 25, 20_000);
+    l.observe(1, GIB + GIB / 25, 30_999);
+    assert!(!l.is_settled(1));
+    l.observe(1, GIB + GIB / 25, 31_000);
+    assert!(l.is_settled(1));
+    assert_eq!(l.outstanding(), 0);
+}
+
+#[test]
+fn growth_beyond_the_threshold_restarts_the_settle_clock() {
+    let mut l = Ledger::new(ReservePolicy::default());
+    l.reserve(1, 4 * GIB, 0);
+    l.observe(1, GIB, 0);
+    l.observe(1, GIB + GIB / 10, 25_000);
+    l.observe(1, GIB + GIB / 10, 50_000);
+    assert!(!l.is_settled(1));
+    l.observe(1, GIB + GIB / 10, 55_000);
+    assert!(l.is_settled(1));
+}
+
+#[test]
+fn reserving_again_starts_a_new_entry() {
+    let mut l = Ledger::new(ReservePolicy::default());
+    l.reserve(1, GIB, 0);
+    l.observe(1, GIB, 0);
+    assert!(l.is_settled(1));
+    l.reserve(1, 2 * GIB, 5000);
+    assert!(!l.is_settled(1));
+    assert_eq!(l.outstanding(), 2 * GIB);
+    // A zero reservation holds nothing.
+    l.reserve(2, 0, 0);
+    assert!(l.is_settled(2));
+}
+
+#[test]
+fn admission_counts_outstanding_against_mem_available() {
+    assert_eq!(admit_memory(8 * GIB, GIB, 0, 3 * GIB), MemoryVerdict::Start);
+    assert_eq!(admit_memory(4 * GIB, GIB, 0, 3 * GIB), MemoryVerdict::Start);
+    let v = admit_memory(8 * GIB, GIB, 5 * GIB, 3 * GIB);
+    assert_eq!(
+        v,
+        MemoryVerdict::Wait {
+            short_by: GIB,
+            free: 3 * GIB,
+            needs: 3 * GIB,
+            reserve: GIB
+        }
+    );
+    // Outstanding beyond MemAvailable is no room, not an underflow.
+    assert!(matches!(
+        admit_memory(GIB, GIB, 10 * GIB, GIB),
+        MemoryVerdict::Wait { free: 0, short_by, .. } if short_by == 2 * GIB
+    ));
+}
+
+#[test]
+fn wait_reads_like_the_issue() {
+    let v = admit_memory(2 * GIB + GIB / 5, GIB, 2 * GIB, 3 * GIB);
+    assert_eq!(
+        v.describe(),
+        "waiting for memory: 205 MiB free, needs 3 GiB + 1 GiB reserve"
+    );
+    let v = admit_memory(3 * GIB + GIB / 2, GIB, GIB, 3 * GIB);
+    assert_eq!(
+        v.describe(),
+        "waiting for memory: 2.5 GiB free, needs 3 GiB + 1 GiB reserve"
+    );
+    assert_eq!(MemoryVerdict::Start.describe(), "");
+}
+
+#[test]
+fn a_task_fits_alone_within_total_less_reserve() {
+    assert!(fits_alone(16 * GIB, GIB, 15 * GIB));
+    assert!(!fits_alone(16 * GIB, GIB, 15 * GIB + 1));
+    assert!(!fits_alone(GIB, 2 * GIB, 1));
+}
