@@ -232,7 +232,11 @@ fn a_real_parser_reads_it_back_label_values_intact() {
     assert_eq!(queued, 321.0);
     // 1 + 3 + 1 + 2 tasks × 5 + 2 events + 3 decisions + 3 host + 2 pressure
     // + 4 hook counters.
-    assert_eq!(samples.len(), 1 + 3 + 1 + 10 + 2 + 3 + 3 + 2 + 4, "{samples:?}");
+    assert_eq!(
+        samples.len(),
+        1 + 3 + 1 + 10 + 2 + 3 + 3 + 2 + 4,
+        "{samples:?}"
+    );
     assert!(python_parse(&render(&MetricsSnapshot::default())).len() == 5);
 }
 
