@@ -84,7 +84,7 @@ pub enum Command {
     Cancel(cmd::cancel::CancelArgs),
     /// Wait until a task ends and exit with its exit code
     Wait(cmd::wait::WaitArgs),
-    /// Your tasks' events (queued, started, finished, ...); --follow streams
+    /// Your tasks' events (queued, started, stalled, high-memory, finished, ...); --follow streams
     Events(cmd::events::EventsArgs),
     /// A task's memory, CPU, pids and output over time, as sparklines
     Metrics(cmd::metrics::MetricsArgs),

@@ -59,7 +59,7 @@ impl Activity {
         self.lock().wake.insert(id);
     }
 
-    /// The task is no longer watched.
+    /// The task ended (or is no longer watched).
     pub fn forget(&self, id: i64) {
         let mut map = self.lock();
         map.last_write_ms.remove(&id);

@@ -366,3 +366,23 @@ async fn an_overflowing_queue_wakes_everyone_and_the_hub_goes_on() {
         .await
         .expect("the hub stopped after the overflow");
 }
+
+#[tokio::test]
+async fn the_hub_records_writes_of_the_combined_log_and_forgets_them_at_the_end() {
+    let _shared = INOTIFY.read().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = LogHub::start(dir.path()).unwrap();
+    let mut marker = hub.follow(9);
+    append(dir.path(), 9, LogStream::Both, "x\n");
+    tokio::time::timeout(LONG, marker.changed()).await.unwrap();
+    assert!(
+        hub.activity().last_write(9).is_some(),
+        "a write to 9.log is activity"
+    );
+    hub.finish(9);
+    assert_eq!(
+        hub.activity().last_write(9),
+        None,
+        "forgotten once the task ended"
+    );
+}

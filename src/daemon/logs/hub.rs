@@ -118,6 +118,9 @@ impl LogHub {
         if let Some(entry) = self.followers.lock().get(&id) {
             entry.tx.send_modify(|p| p.finished = true);
         }
+        // Its last write is of no use any more (a task that ended before
+        // the monitor first sampled it would otherwise stay in the map).
+        self.activity.forget(id);
     }
 
     /// When tasks last wrote output.
@@ -230,12 +233,12 @@ async fn read_events(
     loop {
         let failure = match events.next().await {
             Some(Ok(ev)) => {
-                dispatch(&dir, &followers, ev.mask, ev.name.as_deref());
                 if ev.mask.contains(EventMask::MODIFY) {
                     if let Some(id) = ev.name.as_deref().and_then(combined_log_of) {
                         activity.touch(id, crate::daemon::actor::now_ms());
                     }
                 }
+                dispatch(&dir, &followers, ev.mask, ev.name.as_deref());
                 continue;
             }
             Some(Err(e)) => e.to_string(),
