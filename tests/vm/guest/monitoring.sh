@@ -200,7 +200,7 @@ sec_monitor() {
 import time
 print("start", flush=True)
 t = time.time()
-while time.time() - t < 10: pass
+while time.time() - t < 16: pass
 print(int(time.time() * 1000), flush=True)
 time.sleep(60)')
     mem=$(submit alice --memory-warn 64M --memory-max 200M -- python3 -c '
