@@ -21,6 +21,7 @@ pub mod memwatch;
 pub mod queue;
 pub mod recovery;
 pub mod reserve;
+pub mod scheduler;
 pub mod stall;
 pub mod task;
 pub mod transition;

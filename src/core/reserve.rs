@@ -62,8 +62,9 @@ pub fn learned_peak(peaks: &[u64]) -> Option<u64> {
 ///
 /// An entry settles when its usage has not grown by more than
 /// `settle_growth` (a fraction of the usage at its last growth) for
-/// `settle_ms`, or as soon as its usage reaches its reservation (then all
-/// it holds is its usage, which MemAvailable already counts).
+/// `settle_ms`. A task whose usage reaches its reservation has outgrown
+/// its estimate: its reservation doubles to twice its usage (the growth
+/// may go on as far again), and the same clock settles it.
 ///
 /// - `settle_growth` = 5%: `memory.current` of a steady process moves by a
 ///   few percent (page cache, garbage collection); a process still loading
@@ -142,7 +143,11 @@ impl Ledger {
             return;
         }
         if e.peak >= e.reserved {
-            e.settled = true;
+            // Outgrown: the estimate was low and nobody knows where the
+            // growth stops; expect as much again (like a growing vector),
+            // until the usage holds still for `settle_ms`.
+            e.reserved = e.peak.saturating_mul(2);
+            e.grown = Some((usage_bytes, now_ms));
             return;
         }
         match e.grown {

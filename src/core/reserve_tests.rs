@@ -62,14 +62,21 @@ fn outstanding_is_reserved_minus_highest_usage_seen() {
 }
 
 #[test]
-fn reaching_the_reservation_settles_at_once() {
-    let mut l = Ledger::new(ReservePolicy::default());
+fn outgrowing_the_reservation_doubles_it_until_usage_holds_still() {
+    let p = ReservePolicy::default();
+    let mut l = Ledger::new(p);
     l.reserve(1, GIB, 0);
     l.observe(1, GIB + MIB, 1000);
+    assert!(!l.is_settled(1));
+    // Reserved 2 × (1 GiB + 1 MiB), of which 1 GiB + 1 MiB is used.
+    assert_eq!(l.outstanding(), GIB + MIB);
+    l.observe(1, 3 * GIB, 2000);
+    assert_eq!(l.outstanding(), 3 * GIB);
+    l.observe(1, 3 * GIB, 2000 + p.settle_ms);
     assert!(l.is_settled(1));
     assert_eq!(l.outstanding(), 0);
     // Settled stays settled, even if usage falls back.
-    l.observe(1, 10 * MIB, 2000);
+    l.observe(1, 10 * MIB, 100_000);
     assert!(l.is_settled(1));
     assert_eq!(l.outstanding(), 0);
 }
@@ -107,7 +114,8 @@ fn growth_beyond_the_threshold_restarts_the_settle_clock() {
 fn reserving_again_starts_a_new_entry() {
     let mut l = Ledger::new(ReservePolicy::default());
     l.reserve(1, GIB, 0);
-    l.observe(1, GIB, 0);
+    l.observe(1, GIB / 2, 0);
+    l.observe(1, GIB / 2, 30_000);
     assert!(l.is_settled(1));
     l.reserve(1, 2 * GIB, 5000);
     assert!(!l.is_settled(1));

@@ -337,6 +337,11 @@ impl Task {
         footprint(&self.argv, &self.env, &self.cwd)
     }
 
+    /// Its place in the ready queue: (priority, owner, id).
+    pub fn queue_key(&self) -> super::queue::Key {
+        (self.priority, self.owner_uid, self.id)
+    }
+
     /// The systemd unit that holds this task's processes.
     pub fn unit_name(&self) -> String {
         unit_name(self.id)
