@@ -3,15 +3,19 @@
 //! An invalid file stops the daemon before it touches anything, with a
 //! message that names the file, the key and the problem.
 
-use crate::core::AdmissionPolicy;
+use crate::core::scheduler::SchedPolicy;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+
+pub mod sched;
+pub use sched::{Profile, Sched};
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/claudine/claudine.toml";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    pub max_running: Option<usize>,
+    /// The profile, the concurrency caps, aging, fair share (`sched.rs`).
+    pub sched: Sched,
     pub cpu_max_percent: f64,
     pub min_available_memory_mb: u64,
     pub max_starting: usize,
@@ -34,7 +38,8 @@ pub struct Config {
     pub sample_interval_ms: i64,
     /// Default stall threshold, ms (a task's `--stall-after` wins).
     pub stall_after_ms: i64,
-    /// Default soft memory limit (a task's `--memory-warn` wins).
+    /// Default soft memory limit (a task's `--memory-warn` wins); the
+    /// profile's unless `memory_warn` says.
     pub memory_warn_bytes: Option<u64>,
     /// Where the Prometheus endpoint listens; off when `None`.
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -52,7 +57,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_running: None,
+            sched: Sched::default(),
             cpu_max_percent: 80.0,
             min_available_memory_mb: 1024,
             max_starting: 8,
@@ -64,7 +69,7 @@ impl Default for Config {
             level: crate::core::Level::Active,
             sample_interval_ms: 1000,
             stall_after_ms: 5 * 60_000,
-            memory_warn_bytes: None,
+            memory_warn_bytes: Profile::default().memory_warn(),
             metrics_listen: None,
             hooks: Vec::new(),
             admin_group: "claudine-admin".into(),
@@ -81,7 +86,14 @@ impl Default for Config {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    profile: Option<String>,
     max_running: Option<i64>,
+    soft_max_concurrent: Option<i64>,
+    hard_max_concurrent: Option<i64>,
+    memory_pressure_max_percent: Option<f64>,
+    aging: Option<String>,
+    head_hold: Option<String>,
+    max_running_per_user: Option<i64>,
     cpu_max_percent: Option<f64>,
     min_available_memory_mb: Option<i64>,
     max_starting: Option<i64>,
@@ -144,13 +156,21 @@ impl Config {
             key,
             problem,
         };
-        let mut c = Config::default();
-        if let Some(v) = raw.max_running {
-            if v < 1 {
-                return Err(bad("max_running", format!("must be at least 1, got {v}")));
-            }
-            c.max_running = Some(v as usize);
-        }
+        let mut c = Config {
+            sched: sched::resolve(sched::RawSched {
+                profile: raw.profile,
+                max_running: raw.max_running,
+                soft_max_concurrent: raw.soft_max_concurrent,
+                hard_max_concurrent: raw.hard_max_concurrent,
+                memory_pressure_max_percent: raw.memory_pressure_max_percent,
+                aging: raw.aging,
+                head_hold: raw.head_hold,
+                max_running_per_user: raw.max_running_per_user,
+            })
+            .map_err(|(key, problem)| bad(key, problem))?,
+            ..Config::default()
+        };
+        c.memory_warn_bytes = c.sched.profile.memory_warn();
         if let Some(v) = raw.cpu_max_percent {
             if !(v > 0.0 && v <= 100.0) {
                 return Err(bad(
@@ -286,14 +306,25 @@ impl Config {
         Ok(c)
     }
 
-    pub fn admission_policy(&self) -> AdmissionPolicy {
-        AdmissionPolicy {
+    /// What the scheduler decides with.
+    pub fn sched_policy(&self) -> SchedPolicy {
+        SchedPolicy {
             cpu_max_percent: self.cpu_max_percent,
-            min_available_bytes: self.min_available_memory_mb << 20,
-            max_running: self.max_running,
+            reserve_bytes: self.reserve_bytes(),
+            memory_pressure_max: self.sched.memory_pressure_max_percent,
+            hard_max: self.sched.hard_max,
+            soft_max: self.sched.soft_max,
             max_starting: self.max_starting,
             settle_ms: self.admission_settle_ms as i64,
+            max_running_per_user: self.sched.max_running_per_user,
+            aging_ms: self.sched.aging_ms,
+            head_hold_ms: self.sched.head_hold_ms,
         }
+    }
+
+    /// MemAvailable kept for the host (`min_available_memory_mb`).
+    pub fn reserve_bytes(&self) -> u64 {
+        self.min_available_memory_mb << 20
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -309,9 +340,16 @@ impl Config {
 
 /// Every key the file may hold (the shipped example lists them all).
 pub const KEYS: &[&str] = &[
+    "profile",
     "max_running",
+    "soft_max_concurrent",
+    "hard_max_concurrent",
     "cpu_max_percent",
     "min_available_memory_mb",
+    "memory_pressure_max_percent",
+    "aging",
+    "head_hold",
+    "max_running_per_user",
     "max_starting",
     "admission_settle_ms",
     "log_max_mb",
@@ -352,13 +390,14 @@ mod tests {
             .collect();
         assert_eq!(keys, KEYS, "the example and KEYS differ");
         let c = parse(&uncommented).unwrap();
-        // Every value shown is the default, except max_running (an example cap).
         // Every value shown is the default, except the examples of what is off.
         assert_eq!(
             Config {
-                max_running: None,
                 metrics_listen: None,
-                memory_warn_bytes: None,
+                sched: Sched {
+                    max_running_per_user: None,
+                    ..c.sched.clone()
+                },
                 ..c
             },
             Config::default()
@@ -379,11 +418,22 @@ mod tests {
     fn values_are_read() {
         let c = parse("max_running = 3\ncpu_max_percent = 50\nmin_available_memory_mb = 2048\n")
             .unwrap();
-        assert_eq!(c.max_running, Some(3));
-        let p = c.admission_policy();
-        assert_eq!(p.max_running, Some(3));
-        assert_eq!(p.min_available_bytes, 2048 << 20);
+        assert_eq!(c.sched.hard_max, 3);
+        let p = c.sched_policy();
+        assert_eq!((p.hard_max, p.soft_max), (3, 3));
+        assert_eq!(p.reserve_bytes, 2048 << 20);
         assert_eq!(p.cpu_max_percent, 50.0);
+        let c = parse("profile = \"production\"\n").unwrap();
+        assert_eq!(
+            (c.sched.soft_max, c.sched.hard_max, c.memory_warn_bytes),
+            (5, 20, Some(1 << 30))
+        );
+        let c = parse("profile = \"production\"\nmemory_warn = \"3G\"\n").unwrap();
+        assert_eq!(
+            c.memory_warn_bytes,
+            Some(3 << 30),
+            "a key beats its profile"
+        );
     }
 
     #[test]
@@ -396,7 +446,14 @@ mod tests {
         let e = parse("max_runing = 3").unwrap_err().to_string();
         assert!(e.contains("max_runing"), "{e}");
         let e = parse("max_running = 0").unwrap_err().to_string();
-        assert!(e.contains("key `max_running`: must be at least 1"), "{e}");
+        assert!(
+            e.contains("key `max_running`: must be in 1..=100000"),
+            "{e}"
+        );
+        let e = parse("profile = \"fast\"").unwrap_err().to_string();
+        assert!(e.contains("key `profile`: unknown profile \"fast\""), "{e}");
+        let e = parse("soft_max_concurrent = 60").unwrap_err().to_string();
+        assert!(e.contains("key `soft_max_concurrent`: 60 is above"), "{e}");
         let e = parse("cpu_max_percent = 150").unwrap_err().to_string();
         assert!(e.contains("cpu_max_percent"), "{e}");
         let e = parse("state_dir = \"relative\"").unwrap_err().to_string();

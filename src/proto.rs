@@ -121,6 +121,9 @@ pub struct TaskView {
     pub queue_position: Option<usize>,
     /// Why a queued task has not started yet.
     pub waiting_reason: Option<String>,
+    /// When a queued task may start, from recent run times (a guess).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_start_ms: Option<i64>,
     /// Launch attempts made so far (the current or last attempt's number).
     pub attempts: u32,
     /// The command's umask.
@@ -225,6 +228,7 @@ impl TaskView {
             unit: t.state().is_active().then(|| t.unit_name()),
             queue_position,
             waiting_reason,
+            estimated_start_ms: None,
             attempts: t.attempts,
             umask: t.umask,
             limits: t.limits.clone(),

@@ -217,8 +217,7 @@ impl Daemon {
             nix::unistd::geteuid().is_root(),
             "these tests run claudined in-process and need root"
         );
-        let cfg = Config {
-            max_running,
+        let mut cfg = Config {
             cpu_max_percent: 100.0,
             min_available_memory_mb: 0,
             socket_group: "root".into(),
@@ -229,7 +228,12 @@ impl Daemon {
             min_free_disk_bytes: 0,
             ..Config::default()
         };
-        let mut cfg = cfg;
+        if let Some(n) = max_running {
+            cfg.sched.hard_max = n;
+            cfg.sched.soft_max = cfg.sched.soft_max.min(n);
+        }
+        // The build machine's own memory pressure must not hold the tests.
+        cfg.sched.memory_pressure_max_percent = 100.0;
         edit(&mut cfg);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let s = scopes.clone();
@@ -383,8 +387,10 @@ fn submit_wait_logs_status_through_the_real_cli() {
     );
     assert!(!dir.path().join(format!("state/exit/{id}.json")).exists());
     let calls = d.scopes.calls.lock().unwrap().clone();
+    // The slice got its memory budget at start, then the task its scope.
+    assert!(calls[0].starts_with("set claudine.slice"), "{calls:?}");
     assert!(
-        calls[0].starts_with(&format!("start claudine-task-{id}.scope pid ")),
+        calls[1].starts_with(&format!("start claudine-task-{id}.scope pid ")),
         "{calls:?}"
     );
 }
@@ -413,7 +419,7 @@ fn priorities_order_the_queue_and_fifo_holds_within_one() {
         v["waiting_reason"]
             .as_str()
             .unwrap()
-            .contains("max_running"),
+            .contains("at the hard maximum: 1 of 1 running"),
         "{v}"
     );
     std::fs::write(&gate, "").unwrap();
@@ -1106,3 +1112,39 @@ fn metrics_are_read_from_the_store_and_private() {
 
 #[path = "daemon/list.rs"]
 mod list;
+
+#[test]
+fn memory_requests_the_host_can_never_meet_are_refused_at_submit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), Arc::default(), None);
+    for flag in ["--min-memory", "--memory"] {
+        let out = d.ctl(&["submit", flag, "100000G", "--", "true"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag}: {err}");
+        assert!(
+            err.contains(&format!(
+                "{flag} 97.7 TiB can never be met here: tasks may use at most"
+            )),
+            "{err}"
+        );
+    }
+    let out = d.ctl(&["submit", "--memory", "0", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "--memory 0 is a usage error");
+    let out = d.ctl(&[
+        "submit",
+        "--memory",
+        "2G",
+        "--memory-max",
+        "1G",
+        "--",
+        "true",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--memory 2 GiB is more than --memory-max 1 GiB"),
+        "{err}"
+    );
+    // A request the host can meet queues and runs.
+    let id = d.submit(&["--memory", "64M", "--min-memory", "64M", "--", "true"]);
+    d.wait_state(&id, "succeeded");
+}

@@ -141,7 +141,10 @@ impl EventDetail {
         use EventKind as K;
         match self {
             EventDetail::Note(_) => {
-                matches!(kind, K::Queued | K::Started | K::Suspended | K::Resumed)
+                matches!(
+                    kind,
+                    K::Queued | K::Started | K::Suspended | K::Resumed | K::OverSoftMax
+                )
             }
             EventDetail::Stall(_) => kind == K::Stalled,
             EventDetail::Active(_) => kind == K::Active,
@@ -170,7 +173,7 @@ impl EventDetail {
         }
         use EventKind as K;
         Ok(match kind {
-            K::Queued | K::Started | K::Suspended | K::Resumed => {
+            K::Queued | K::Started | K::Suspended | K::Resumed | K::OverSoftMax => {
                 EventDetail::Note(de(kind, fields)?)
             }
             K::Stalled => EventDetail::Stall(de(kind, fields)?),

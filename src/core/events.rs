@@ -73,10 +73,13 @@ pub enum EventKind {
     /// Held back by a rate limit ([`RateLimitDetail`]).
     #[serde(rename = "task:rate-limited")]
     RateLimited,
+    /// Its start took the running count above the soft maximum ([`NoteDetail`]).
+    #[serde(rename = "task:over-soft-max")]
+    OverSoftMax,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::Queued,
         EventKind::Started,
         EventKind::Active,
@@ -91,6 +94,7 @@ impl EventKind {
         EventKind::Finished,
         EventKind::Escaped,
         EventKind::RateLimited,
+        EventKind::OverSoftMax,
     ];
 
     /// The wire name: `task:stalled`, `task:high-memory`, ...
@@ -110,15 +114,16 @@ impl EventKind {
             EventKind::Finished => "task:finished",
             EventKind::Escaped => "task:escaped",
             EventKind::RateLimited => "task:rate-limited",
+            EventKind::OverSoftMax => "task:over-soft-max",
         }
     }
 
-    /// The syslog priority of its journal line: 4 (warning) for a stall or
-    /// high memory, 3 (err) for critical memory, an OOM kill or an escape,
+    /// The syslog priority of its journal line: 4 (warning) for a stall,
+    /// high memory or passing the soft maximum, 3 (err) for critical memory, an OOM kill or an escape,
     /// 6 (info) for the rest.
     pub fn journal_priority(self) -> u8 {
         match self {
-            EventKind::Stalled | EventKind::HighMemory => 4,
+            EventKind::Stalled | EventKind::HighMemory | EventKind::OverSoftMax => 4,
             EventKind::CriticalMemory | EventKind::OomKill | EventKind::Escaped => 3,
             _ => 6,
         }

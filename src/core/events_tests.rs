@@ -127,7 +127,7 @@ fn names_parse_back_and_are_unique() {
 fn journal_priorities() {
     for kind in EventKind::ALL {
         let want = match kind {
-            EventKind::Stalled | EventKind::HighMemory => 4,
+            EventKind::Stalled | EventKind::HighMemory | EventKind::OverSoftMax => 4,
             EventKind::CriticalMemory | EventKind::OomKill | EventKind::Escaped => 3,
             _ => 6,
         };
@@ -200,6 +200,7 @@ fn every_kind_round_trips_and_fits_only_its_kind() {
                             | EventKind::Started
                             | EventKind::Suspended
                             | EventKind::Resumed
+                            | EventKind::OverSoftMax
                     )
                 });
             assert_eq!(event.detail.fits(kind), same_shape, "{kind} {line}");

@@ -37,6 +37,14 @@ pub struct Limits {
     /// Soft: `task:stalled` after this long without output, in ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall_after_ms: Option<i64>,
+    /// Admission: the memory the task is expected to need (`--memory`),
+    /// reserved when it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_request: Option<u64>,
+    /// Admission: never start with less memory free than this
+    /// (`--min-memory`), beyond the host's reserve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_memory: Option<u64>,
 }
 
 impl Limits {
@@ -74,6 +82,21 @@ impl Limits {
         if self.stall_after_ms.is_some_and(|ms| ms <= 0) {
             return Err("--stall-after must be a positive duration".into());
         }
+        if self.memory_request == Some(0) {
+            return Err("--memory must be more than 0".into());
+        }
+        if self.min_memory == Some(0) {
+            return Err("--min-memory must be more than 0".into());
+        }
+        if let (Some(req), Some(max)) = (self.memory_request, self.memory_max) {
+            if req > max {
+                return Err(format!(
+                    "--memory {} is more than --memory-max {}: the task could never use it",
+                    format_bytes(req),
+                    format_bytes(max)
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -100,6 +123,8 @@ mod tests {
             cpu_weight: Some(50),
             cpu_quota_percent: Some(150),
             stall_after_ms: Some(60_000),
+            memory_request: Some(1 << 30),
+            min_memory: Some(1 << 30),
         };
         assert_eq!(ok.validate(), Ok(()));
         assert_eq!(ok.cpu_quota_per_sec_usec(), Some(1_500_000));
@@ -116,6 +141,12 @@ mod tests {
         bad(|l| l.cpu_weight = Some(10_001), "--cpu-weight");
         bad(|l| l.cpu_quota_percent = Some(0), "--cpu-quota");
         bad(|l| l.stall_after_ms = Some(-1), "--stall-after");
+        bad(|l| l.memory_request = Some(0), "--memory must");
+        bad(|l| l.min_memory = Some(0), "--min-memory");
+        bad(
+            |l| l.memory_request = Some(3 << 30),
+            "is more than --memory-max",
+        );
         assert!(Limits::default().validate().is_ok());
         assert!(Limits::default().is_empty());
     }

@@ -1,6 +1,6 @@
-//! The pure core: task model, state machine, priority queue, admission and
-//! recovery decisions, and memory reservations for admission (`reserve`, not
-//! yet wired into the daemon).
+//! The pure core: task model, state machine, priority queue, the scheduler
+//! (`scheduler`: order and admission, over memory reservations `reserve` and
+//! what ended tasks taught `learn`) and recovery decisions.
 //!
 //! Nothing in here does I/O, reads a clock or touches async: every function
 //! takes the facts it needs (including "now") as arguments and returns what
@@ -15,6 +15,7 @@ pub mod admission;
 pub mod event_detail;
 pub mod events;
 pub mod history;
+pub mod learn;
 pub mod lifecycle;
 pub mod limits;
 pub mod memwatch;
@@ -28,7 +29,7 @@ pub mod transition;
 pub mod units;
 pub mod watch;
 
-pub use admission::{admit, Admission, AdmissionPolicy, HostSample, Load};
+pub use admission::HostSample;
 pub use events::{EventDetail, EventKind, TaskEvent};
 pub use history::{History, HistoryPolicy, Sample};
 pub use limits::Limits;

@@ -210,6 +210,8 @@ pub struct Actor {
     pub(super) metrics: Option<tokio::sync::watch::Sender<String>>,
     /// Every running task watched (stall, memory, history, containment).
     pub(super) monitor: super::monitor::Monitor,
+    /// Reservations, learned peaks, the slice, why tasks wait.
+    pub(super) sched: super::schedule::SchedState,
 }
 
 pub fn now_ms() -> i64 {
@@ -265,6 +267,7 @@ impl Actor {
             hooks: super::hooks::Hooks::start(&[]).expect("no hooks is valid"),
             counters: Default::default(),
             metrics: None,
+            sched: super::schedule::SchedState::new(),
         }
     }
 
@@ -338,7 +341,10 @@ impl Actor {
 
     pub fn sample_host(&mut self) {
         match self.host.sample(now_ms()) {
-            Ok(s) => self.sample = Some(s),
+            Ok(s) => {
+                self.after_host_sample(&s);
+                self.sample = Some(s);
+            }
             Err(e) => warn!("host sampling failed: {e}"),
         }
         match self.host.pressure() {
@@ -474,7 +480,9 @@ impl Actor {
         let pos = queued
             .then(|| self.queue.position(t.priority, t.id))
             .flatten();
-        TaskView::from_task(t, pos, queued.then(|| self.why_waiting(t)).flatten())
+        let mut v = TaskView::from_task(t, pos, queued.then(|| self.why_waiting(t)).flatten());
+        v.estimated_start_ms = pos.and_then(|p| self.estimated_start(p));
+        v
     }
 
     /// Why a queued task has not started, in words.
@@ -493,7 +501,7 @@ impl Actor {
                 ));
             }
         }
-        self.wait_reason.clone()
+        self.sched_reason(t)
     }
 
     /// Apply, persist, and update memory. The store is written first: if the
@@ -525,13 +533,16 @@ impl Actor {
         self.emit(&crate::core::lifecycle::events(before, &after, at));
         let (was, is) = (before.state(), after.state());
         if was == TaskState::Queued && is != TaskState::Queued {
-            self.queue.remove(before.priority, before.id);
+            self.queue.remove(before.queue_key());
         }
         if is == TaskState::Queued && was != TaskState::Queued {
             self.enqueue(&after);
         }
         if (was == TaskState::Running) != (is == TaskState::Running) {
             self.monitor.dirty = true;
+        }
+        if was.is_active() && !is.is_active() {
+            self.attempt_ended(before, end, at);
         }
         if is.is_active() {
             self.active.insert(after.id);
@@ -547,6 +558,24 @@ impl Actor {
         Ok(after)
     }
 
+    /// An attempt left Starting/Running: learn what it used (the exit
+    /// record's `memory.peak`, else the monitor's last reading) and how long
+    /// its command ran; its reservation is released.
+    fn attempt_ended(&mut self, before: &Task, end: Option<&AttemptEnd>, at_ms: i64) {
+        let started = before.active().and_then(|a| a.started_ms);
+        let peak = end
+            .and_then(|e| e.usage.as_ref())
+            .and_then(|u| u.memory_peak)
+            .or_else(|| {
+                self.monitor
+                    .watches
+                    .get(&before.id)
+                    .and_then(|w| w.latest.memory_peak)
+            })
+            .filter(|_| started.is_some());
+        self.learn_from_end(before, peak, started.map(|s| at_ms - s));
+    }
+
     /// Put a queued task in the ready queue, or in the waiting set until its
     /// eligibility time.
     pub(super) fn enqueue(&mut self, t: &Task) {
@@ -556,8 +585,8 @@ impl Actor {
         match &t.status {
             crate::core::Status::Queued(w) if w.eligible_ms.is_some_and(|at| at > now_ms()) => self
                 .queue
-                .push_at(t.priority, t.id, w.eligible_ms.unwrap_or_default()),
-            _ => self.queue.push(t.priority, t.id),
+                .push_at(t.queue_key(), w.eligible_ms.unwrap_or_default()),
+            _ => self.queue.push(t.queue_key()),
         }
     }
 

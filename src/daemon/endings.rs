@@ -235,7 +235,7 @@ impl Actor {
     /// Stop the task's unit and report when it is gone.
     pub(super) fn drain(&mut self, t: &Task) {
         self.draining.insert(t.id);
-        self.queue.remove(t.priority, t.id);
+        self.queue.remove(t.queue_key());
         let systemd = self.systemd.clone();
         let events = self.events.clone();
         let (id, unit) = (t.id, t.unit_name());

@@ -4,7 +4,7 @@
 
 use super::actor::Actor;
 use super::prom::{render, HostMetrics, MetricsSnapshot, TaskMetrics};
-use crate::core::{Admission, Priority, TaskState};
+use crate::core::{Priority, TaskState};
 use std::collections::BTreeMap;
 
 /// Counts since the daemon started.
@@ -20,11 +20,13 @@ impl Counters {
         *self.events.entry(name).or_default() += 1;
     }
 
-    pub fn admission(&mut self, a: &Admission) {
-        let i = match a {
-            Admission::Start => 0,
-            Admission::Wait(_) => 1,
-            Admission::Measure { .. } => 2,
+    pub fn decision(&mut self, d: &crate::core::scheduler::Decision) {
+        let i = if d.start.is_some() {
+            0
+        } else if d.measure_at.is_some() {
+            2
+        } else {
+            1
         };
         self.admissions[i] += 1;
     }

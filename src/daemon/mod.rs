@@ -97,6 +97,7 @@ pub async fn run_with(
         accounts.clone(),
     );
     actor.hooks = hooks;
+    actor.learn_from_store();
     // The sampler keeps about ten files open per running task; the base
     // limits a task starts from were taken above, before this.
     raise_open_files_limit();
@@ -121,6 +122,7 @@ pub async fn run_with(
     let server = tokio::spawn(server::serve(listener, tx.clone(), cfg.clone(), accounts));
     start_sampler(&mut actor, &cfg, &tx)?;
     actor.sample_host();
+    actor.apply_slice_budget().await;
     actor.schedule();
     let _ = sd_notify::notify(
         false,

@@ -44,6 +44,7 @@ impl Actor {
             )));
         }
         req.limits.validate().map_err(invalid)?;
+        self.check_fits(&req.limits).map_err(invalid)?;
         let new = NewTask {
             owner_uid: caller.uid,
             owner_name: caller.name.clone(),
@@ -78,7 +79,7 @@ impl Actor {
             command_line(&task.argv)
         );
         self.emit(&[crate::core::lifecycle::submitted(&task)]);
-        self.queue.push(task.priority, task.id);
+        self.queue.push(task.queue_key());
         let id = task.id;
         self.track(task);
         Ok(SubmitResponse { id })

@@ -121,3 +121,42 @@ pub(super) fn of_task(conn: &Connection, id: TaskId) -> rusqlite::Result<Vec<Att
     })?;
     rows.collect()
 }
+
+/// An ended attempt, for what the scheduler learns (`core::learn`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRow {
+    pub owner_uid: u32,
+    pub cwd: String,
+    pub argv: Vec<String>,
+    pub memory_peak: Option<u64>,
+    /// From the command's start to its end; `None` if it never started.
+    pub run_ms: Option<i64>,
+}
+
+/// The `limit` most recently ended attempts, oldest first.
+pub(super) fn recent_runs(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RunRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.owner_uid, t.cwd, t.argv, a.usage, a.started_ms, a.ended_ms
+         FROM attempts a JOIN tasks t ON t.id = a.task_id
+         WHERE a.ended_ms IS NOT NULL
+         ORDER BY a.ended_ms DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map(params![limit as i64], |r| {
+        let argv: String = r.get(2)?;
+        let usage: Option<String> = r.get(3)?;
+        let started: Option<i64> = r.get(4)?;
+        let ended: i64 = r.get(5)?;
+        Ok(RunRow {
+            owner_uid: r.get(0)?,
+            cwd: r.get(1)?,
+            argv: serde_json::from_str(&argv).unwrap_or_default(),
+            memory_peak: usage
+                .and_then(|s| serde_json::from_str::<FinalUsage>(&s).ok())
+                .and_then(|u| u.memory_peak),
+            run_ms: started.map(|s| ended - s),
+        })
+    })?;
+    let mut out: Vec<RunRow> = rows.collect::<rusqlite::Result<_>>()?;
+    out.reverse();
+    Ok(out)
+}

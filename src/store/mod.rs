@@ -20,7 +20,7 @@ mod listing;
 mod samples;
 mod schema;
 
-pub use attempts::{AttemptEnd, AttemptRow};
+pub use attempts::{AttemptEnd, AttemptRow, RunRow};
 pub use events::EventLine;
 pub use listing::{FinishedFilter, Window};
 
@@ -393,6 +393,12 @@ impl Store {
     /// The launch attempts of one task, oldest first.
     pub fn attempts(&self, id: TaskId) -> Result<Vec<AttemptRow>, StoreError> {
         attempts::of_task(&self.conn, id).map_err(self.query_err("read attempts"))
+    }
+
+    /// The most recently ended attempts, oldest first (what the scheduler
+    /// learns from at start).
+    pub fn recent_runs(&self, limit: usize) -> Result<Vec<attempts::RunRow>, StoreError> {
+        attempts::recent_runs(&self.conn, limit).map_err(self.query_err("read recent runs"))
     }
 
     /// Store metrics points (`core::history`) of any tasks, in one

@@ -129,7 +129,7 @@ pub fn table(list: &ListResponse, now_ms: i64, width: Option<usize>) -> String {
         lines.push(join(&HEADER.map(String::from), &widths));
         for (t, r) in list.tasks.iter().zip(&rows) {
             lines.push(join(r, &widths));
-            if let Some(note) = note(t) {
+            if let Some(note) = note(t, now_ms) {
                 lines.push(format!("{:indent$}{note}", "", indent = widths[0] + 2));
             }
         }
@@ -173,13 +173,19 @@ fn exit_cell(t: &TaskView) -> String {
 
 /// The line under a queued task (place and why it waits) or a task being
 /// stopped.
-fn note(t: &TaskView) -> Option<String> {
+fn note(t: &TaskView, now_ms: i64) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(pos) = t.queue_position {
         parts.push(format!("#{pos} in queue"));
     }
     if let Some(why) = &t.waiting_reason {
         parts.push(format!("waiting: {}", format::sanitize(why)));
+    }
+    if let Some(at) = t.estimated_start_ms {
+        parts.push(format!(
+            "estimated start in ~{}",
+            format::duration((at - now_ms).max(1000))
+        ));
     }
     if t.state.is_active() {
         if let Some(why) = &t.cancel_requested {

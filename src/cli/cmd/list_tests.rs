@@ -25,6 +25,7 @@ pub(crate) fn view(id: i64, state: TaskState, argv: &[&str]) -> TaskView {
         unit: None,
         queue_position: None,
         waiting_reason: None,
+        estimated_start_ms: None,
         attempts: 0,
         umask: 0o022,
         limits: Default::default(),

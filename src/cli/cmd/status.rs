@@ -117,6 +117,15 @@ where
     if let Some(why) = &t.waiting_reason {
         fields.push(("waiting", clean(why)));
     }
+    if let Some(at) = t.estimated_start_ms {
+        fields.push((
+            "estimated start",
+            format!(
+                "in ~{} (from recent run times)",
+                format::duration((at - now_ms).max(1000))
+            ),
+        ));
+    }
     if t.attempts > 1 {
         fields.push(("attempts", t.attempts.to_string()));
     }

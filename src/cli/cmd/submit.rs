@@ -59,6 +59,19 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_warn: Option<u64>,
 
+    /// The memory the task is expected to need, e.g. 3G: held for it when
+    /// it starts, until its real use is seen and settles (admission never
+    /// promises that memory to another task meanwhile)
+    /// [default: what tasks of the same command, user and directory peaked
+    /// at, else min(1 GiB, a fifth of the tasks' memory ceiling)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory: Option<u64>,
+
+    /// Never start the task with less memory free than this, e.g. 8G
+    /// (beyond the host's reserve); refused if the host can never give it
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub min_memory: Option<u64>,
+
     /// Hard memory limit, e.g. 4G: the kernel kills the task there, and
     /// nothing else on the host is touched
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -184,6 +197,8 @@ pub async fn run(client: &Client, args: SubmitArgs, o: &mut Output<'_>) -> Resul
             cpu_weight: args.cpu_weight,
             cpu_quota_percent: args.cpu_quota,
             stall_after_ms: args.stall_after,
+            memory_request: args.memory,
+            min_memory: args.min_memory,
         },
     };
     let answer = client.submit(&req).await?;

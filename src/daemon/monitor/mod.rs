@@ -213,6 +213,9 @@ impl Actor {
             output_bytes: r.output.bytes,
             last_output_ms: r.last_output_ms,
         };
+        if let Some(bytes) = r.memory_current {
+            self.observe_memory(r.id, bytes, r.at_ms);
+        }
         let w = self.monitor.watches.get_mut(&r.id).expect("inserted above");
         let mut events = w.watch.observe(obs);
         for e in &r.escaped {
@@ -272,7 +275,9 @@ impl Actor {
 
     /// Journal, then (levels active and protective) commit, then stream and
     /// hand to the hooks.
-    fn record(&mut self, id: TaskId, events: Vec<TaskEvent>) {
+    /// Journal, store and emit events of a task (kept to retry when the
+    /// store fails).
+    pub(super) fn record(&mut self, id: TaskId, events: Vec<TaskEvent>) {
         if events.is_empty() {
             return;
         }
