@@ -124,6 +124,12 @@ pub struct TaskView {
     /// When a queued task may start, from recent run times (a guess).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_start_ms: Option<i64>,
+    /// The memory admission expects a queued task to use, and where that
+    /// figure comes from (`request`, `learned`, `default`, `memory-max`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_memory_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_memory_source: Option<String>,
     /// Launch attempts made so far (the current or last attempt's number).
     pub attempts: u32,
     /// The command's umask.
@@ -229,6 +235,8 @@ impl TaskView {
             queue_position,
             waiting_reason,
             estimated_start_ms: None,
+            expected_memory_bytes: None,
+            expected_memory_source: None,
             attempts: t.attempts,
             umask: t.umask,
             limits: t.limits.clone(),

@@ -482,6 +482,11 @@ impl Actor {
             .flatten();
         let mut v = TaskView::from_task(t, pos, queued.then(|| self.why_waiting(t)).flatten());
         v.estimated_start_ms = pos.and_then(|p| self.estimated_start(p));
+        if queued {
+            let (bytes, why) = self.expected_memory_why(t);
+            v.expected_memory_bytes = Some(bytes);
+            v.expected_memory_source = Some(why.into());
+        }
         v
     }
 

@@ -81,19 +81,24 @@ impl Actor {
     /// its kind was learned to use, else the default; never above its hard
     /// limit.
     pub(super) fn expected_memory(&self, t: &Task) -> u64 {
+        self.expected_memory_why(t).0
+    }
+
+    /// The same, and where it comes from: `request`, `learned` or `default`.
+    pub(super) fn expected_memory_why(&self, t: &Task) -> (u64, &'static str) {
         let learned = self
             .sched
             .learned
             .peak(&kind_of(t.owner_uid, &t.cwd, &t.argv));
-        let expected = match (t.limits.memory_request, learned) {
-            (Some(r), Some(l)) => r.max(l),
-            (r, l) => r
-                .or(l)
-                .unwrap_or_else(|| default_footprint(self.sched.ceiling)),
+        let (expected, why) = match (t.limits.memory_request, learned) {
+            (Some(r), Some(l)) if l > r => (l, "learned"),
+            (Some(r), _) => (r, "request"),
+            (None, Some(l)) => (l, "learned"),
+            (None, None) => (default_footprint(self.sched.ceiling), "default"),
         };
         match t.limits.memory_max {
-            Some(max) => expected.min(max),
-            None => expected,
+            Some(max) if max < expected => (max, "memory-max"),
+            _ => (expected, why),
         }
     }
 

@@ -26,6 +26,8 @@ pub(crate) fn view(id: i64, state: TaskState, argv: &[&str]) -> TaskView {
         queue_position: None,
         waiting_reason: None,
         estimated_start_ms: None,
+        expected_memory_bytes: None,
+        expected_memory_source: None,
         attempts: 0,
         umask: 0o022,
         limits: Default::default(),

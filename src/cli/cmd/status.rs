@@ -117,6 +117,19 @@ where
     if let Some(why) = &t.waiting_reason {
         fields.push(("waiting", clean(why)));
     }
+    if let (Some(b), Some(why)) = (t.expected_memory_bytes, &t.expected_memory_source) {
+        let why = match why.as_str() {
+            "request" => "its --memory",
+            "learned" => "learned from past runs of the same command, user and directory",
+            "default" => "the default for a command never seen",
+            "memory-max" => "its --memory-max",
+            other => other,
+        };
+        fields.push((
+            "expected memory",
+            format!("{} ({why})", crate::core::units::format_bytes(b)),
+        ));
+    }
     if let Some(at) = t.estimated_start_ms {
         fields.push((
             "estimated start",

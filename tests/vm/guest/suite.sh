@@ -20,6 +20,8 @@ source ./lib.sh
 source ./foundation.sh
 # shellcheck source=monitoring.sh
 source ./monitoring.sh
+# shellcheck source=autoscale.sh
+source ./autoscale.sh
 [[ -f suite.env ]] && source ./suite.env
 exec 2>&1   # one stream, in order
 export LC_ALL=C.UTF-8 2>/dev/null || true
@@ -715,7 +717,7 @@ sec_remove() {
 }
 
 # ============================================================ main
-SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh limits events metrics monitor restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped remove)
+SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh limits events metrics monitor autoscale fairshare restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped remove)
 if [[ -n ${SUITE_ONLY:-} ]]; then
     # shellcheck disable=SC2206
     SECTIONS=(install $SUITE_ONLY)
