@@ -41,6 +41,9 @@ pub struct Config {
     /// Default soft memory limit (a task's `--memory-warn` wins); the
     /// profile's unless `memory_warn` says.
     pub memory_warn_bytes: Option<u64>,
+    /// Default critical memory level per task (`task:critical-memory`
+    /// without a hard limit); the profile's unless `memory_critical` says.
+    pub memory_critical_bytes: Option<u64>,
     /// Where the Prometheus endpoint listens; off when `None`.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Notification hooks (`[[hooks]]` tables), checked at start.
@@ -70,6 +73,7 @@ impl Default for Config {
             sample_interval_ms: 1000,
             stall_after_ms: 5 * 60_000,
             memory_warn_bytes: Profile::default().memory_warn(),
+            memory_critical_bytes: Profile::default().memory_critical(),
             metrics_listen: None,
             hooks: Vec::new(),
             admin_group: "claudine-admin".into(),
@@ -106,6 +110,7 @@ struct RawConfig {
     sample_interval: Option<String>,
     stall_after: Option<String>,
     memory_warn: Option<String>,
+    memory_critical: Option<String>,
     metrics_listen: Option<String>,
     hooks: Option<Vec<crate::daemon::hooks::HookConfig>>,
     admin_group: Option<String>,
@@ -171,6 +176,7 @@ impl Config {
             ..Config::default()
         };
         c.memory_warn_bytes = c.sched.profile.memory_warn();
+        c.memory_critical_bytes = c.sched.profile.memory_critical();
         if let Some(v) = raw.cpu_max_percent {
             if !(v > 0.0 && v <= 100.0) {
                 return Err(bad(
@@ -256,6 +262,24 @@ impl Config {
             c.memory_warn_bytes = Some(
                 crate::core::units::parse_positive_size(&v).map_err(|e| bad("memory_warn", e))?,
             );
+        }
+        if let Some(v) = raw.memory_critical {
+            c.memory_critical_bytes = Some(
+                crate::core::units::parse_positive_size(&v)
+                    .map_err(|e| bad("memory_critical", e))?,
+            );
+        }
+        if let (Some(w), Some(c)) = (c.memory_warn_bytes, c.memory_critical_bytes) {
+            if w > c {
+                return Err(bad(
+                    "memory_warn",
+                    format!(
+                        "{} is above memory_critical {}",
+                        crate::core::units::format_bytes(w),
+                        crate::core::units::format_bytes(c)
+                    ),
+                ));
+            }
         }
         if let Some(v) = raw.metrics_listen {
             c.metrics_listen = Some(v.parse().map_err(|e| {
@@ -360,6 +384,7 @@ pub const KEYS: &[&str] = &[
     "sample_interval",
     "stall_after",
     "memory_warn",
+    "memory_critical",
     "metrics_listen",
     "admin_group",
     "socket_group",
@@ -394,6 +419,7 @@ mod tests {
         assert_eq!(
             Config {
                 metrics_listen: None,
+                memory_critical_bytes: None,
                 sched: Sched {
                     max_running_per_user: None,
                     ..c.sched.clone()
@@ -425,8 +451,20 @@ mod tests {
         assert_eq!(p.cpu_max_percent, 50.0);
         let c = parse("profile = \"production\"\n").unwrap();
         assert_eq!(
-            (c.sched.soft_max, c.sched.hard_max, c.memory_warn_bytes),
-            (5, 20, Some(1 << 30))
+            (
+                c.sched.soft_max,
+                c.sched.hard_max,
+                c.memory_warn_bytes,
+                c.memory_critical_bytes
+            ),
+            (5, 20, Some(1 << 30), Some(3 << 30))
+        );
+        let e = parse("memory_warn = \"4G\"\nmemory_critical = \"3G\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `memory_warn`: 4 GiB is above memory_critical 3 GiB"),
+            "{e}"
         );
         let c = parse("profile = \"production\"\nmemory_warn = \"3G\"\n").unwrap();
         assert_eq!(

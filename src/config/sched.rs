@@ -1,10 +1,10 @@
 //! The scheduler's keys: a profile and the values it sets, each overridable.
 //!
-//! | profile       | soft max | hard max | memory warning per task |
-//! |---------------|----------|----------|-------------------------|
-//! | `development` | 20       | 100      | none                    |
-//! | `balanced`    | 10       | 50       | 2 GiB                   |
-//! | `production`  | 5        | 20       | 1 GiB                   |
+//! | profile       | soft max | hard max | memory warning / critical per task |
+//! |---------------|----------|----------|------------------------------------|
+//! | `development` | 20       | 100      | none                               |
+//! | `balanced`    | 10       | 50       | 2 GiB / none                       |
+//! | `production`  | 5        | 20       | 1 GiB / 3 GiB                      |
 //!
 //! The soft maximum only raises `task:over-soft-max` when a start passes
 //! it; the hard maximum is never passed; below it, resources alone decide.
@@ -36,6 +36,14 @@ impl Profile {
             Profile::Development => 100,
             Profile::Balanced => 50,
             Profile::Production => 20,
+        }
+    }
+
+    /// Critical memory per task (`task:critical-memory`), hard limit or not.
+    pub fn memory_critical(self) -> Option<u64> {
+        match self {
+            Profile::Production => Some(3 * GIB),
+            _ => None,
         }
     }
 

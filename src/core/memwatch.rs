@@ -26,6 +26,9 @@ pub struct MemoryPolicy {
     /// Critical from this share of `max_bytes`, in (0, 1]; anything else
     /// counts as 1 (see [`MemoryPolicy::validate`]).
     pub critical_fraction: f64,
+    /// Critical from this many bytes, hard limit or not (`memory_critical`);
+    /// the lower of the two counts.
+    pub critical_at: Option<u64>,
 }
 
 impl Default for MemoryPolicy {
@@ -34,6 +37,7 @@ impl Default for MemoryPolicy {
             warn_bytes: None,
             max_bytes: None,
             critical_fraction: 0.9,
+            critical_at: None,
         }
     }
 }
@@ -51,12 +55,18 @@ impl MemoryPolicy {
         Ok(())
     }
 
-    /// Where critical memory begins: `critical_fraction × max_bytes`.
+    /// Where critical memory begins: `critical_fraction × max_bytes`, or
+    /// `critical_at` if lower (or if there is no hard limit).
     pub fn critical_bytes(&self) -> Option<u64> {
         let f = self.critical_fraction;
         let f = if f > 0.0 && f <= 1.0 { f } else { 1.0 };
-        self.max_bytes
-            .map(|max| ((max as f64 * f).round() as u64).clamp(1, max.max(1)))
+        let near_max = self
+            .max_bytes
+            .map(|max| ((max as f64 * f).round() as u64).clamp(1, max.max(1)));
+        match (near_max, self.critical_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 
@@ -100,11 +110,12 @@ pub enum MemoryChange {
         max_bytes: Option<u64>,
         peak_bytes: u64,
     },
-    /// `current_bytes` reached `critical_bytes`, near the hard limit.
+    /// `current_bytes` reached `critical_bytes`: near the hard limit, or
+    /// the configured critical level (`memory_critical`).
     CriticalMemory {
         current_bytes: u64,
         critical_bytes: u64,
-        max_bytes: u64,
+        max_bytes: Option<u64>,
         peak_bytes: u64,
     },
     /// The OOM killer struck: the scope's `oom_kill` count is now `oom_kills`.
@@ -142,7 +153,7 @@ impl MemoryChange {
                 EventDetail::Memory(MemoryDetail {
                     current_bytes,
                     threshold_bytes: critical_bytes,
-                    limit_bytes: Some(max_bytes),
+                    limit_bytes: max_bytes,
                     peak_bytes,
                 }),
             ),
@@ -214,7 +225,7 @@ impl MemWatch {
                 });
             }
         }
-        if let (Some(critical_bytes), Some(max)) = (self.policy.critical_bytes(), max_bytes) {
+        if let Some(critical_bytes) = self.policy.critical_bytes() {
             if crossed(
                 &mut self.critical_since_ms,
                 now_ms,
@@ -224,7 +235,7 @@ impl MemWatch {
                 changes.push(MemoryChange::CriticalMemory {
                     current_bytes,
                     critical_bytes,
-                    max_bytes: max,
+                    max_bytes,
                     peak_bytes,
                 });
             }

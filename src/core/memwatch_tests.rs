@@ -11,6 +11,7 @@ fn policy(warn: Option<u64>, max: Option<u64>) -> MemoryPolicy {
         warn_bytes: warn,
         max_bytes: max,
         critical_fraction: 0.9,
+        critical_at: None,
     }
 }
 
@@ -71,7 +72,7 @@ fn critical_near_the_hard_limit_with_the_same_rule() {
             MemoryChange::CriticalMemory {
                 current_bytes: max - MIB,
                 critical_bytes: 3865470566,
-                max_bytes: max,
+                max_bytes: Some(max),
                 peak_bytes: max - MIB,
             },
         ]
@@ -87,6 +88,39 @@ fn critical_near_the_hard_limit_with_the_same_rule() {
         kinds(&w.observe(4, max, max, 0)),
         [EventKind::CriticalMemory]
     );
+}
+
+#[test]
+fn a_configured_critical_level_counts_without_a_hard_limit_and_below_one() {
+    let p = MemoryPolicy {
+        critical_at: Some(3 * GIB),
+        ..policy(Some(GIB), None)
+    };
+    assert_eq!(p.critical_bytes(), Some(3 * GIB));
+    let mut w = MemWatch::new(p);
+    assert_eq!(
+        w.observe(0, 3 * GIB, 3 * GIB, 0),
+        [
+            MemoryChange::HighMemory {
+                current_bytes: 3 * GIB,
+                warn_bytes: GIB,
+                max_bytes: None,
+                peak_bytes: 3 * GIB,
+            },
+            MemoryChange::CriticalMemory {
+                current_bytes: 3 * GIB,
+                critical_bytes: 3 * GIB,
+                max_bytes: None,
+                peak_bytes: 3 * GIB,
+            },
+        ]
+    );
+    // With a hard limit of 10 GiB, the lower of 9 GiB and 3 GiB counts.
+    let p = MemoryPolicy {
+        critical_at: Some(3 * GIB),
+        ..policy(None, Some(10 * GIB))
+    };
+    assert_eq!(p.critical_bytes(), Some(3 * GIB));
 }
 
 #[test]
@@ -201,7 +235,7 @@ fn changes_become_events() {
     let change = MemoryChange::CriticalMemory {
         current_bytes: 3900 * MIB,
         critical_bytes: 3686 * MIB,
-        max_bytes: 4 * GIB,
+        max_bytes: Some(4 * GIB),
         peak_bytes: 3950 * MIB,
     };
     let event = change.event(42, 2, 99);

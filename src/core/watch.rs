@@ -81,6 +81,7 @@ impl WatchPolicy {
         limits: &Limits,
         default_stall_after_ms: i64,
         default_memory_warn: Option<u64>,
+        default_memory_critical: Option<u64>,
         history: HistoryPolicy,
     ) -> WatchPolicy {
         let default_warn =
@@ -93,6 +94,7 @@ impl WatchPolicy {
             memory: MemoryPolicy {
                 warn_bytes: limits.memory_warn.or(default_warn),
                 max_bytes: limits.memory_max,
+                critical_at: default_memory_critical,
                 ..MemoryPolicy::default()
             },
             history,

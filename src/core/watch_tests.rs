@@ -10,7 +10,7 @@ fn policy(stall_after_ms: i64, warn: Option<u64>, max: Option<u64>) -> WatchPoli
         stall_after_ms: Some(stall_after_ms),
         ..Limits::default()
     };
-    WatchPolicy::for_task(&limits, 300_000, None, HistoryPolicy::default())
+    WatchPolicy::for_task(&limits, 300_000, None, None, HistoryPolicy::default())
 }
 
 fn obs(at_ms: i64, memory: u64, cpu_usec: u64, last_output_ms: Option<i64>) -> Observation {
@@ -37,11 +37,17 @@ fn the_task_limits_win_over_the_defaults() {
         stall_after_ms: Some(60_000),
         ..Limits::default()
     };
-    let p = WatchPolicy::for_task(&own, 300_000, Some(2 * GIB), HistoryPolicy::default());
+    let p = WatchPolicy::for_task(&own, 300_000, Some(2 * GIB), None, HistoryPolicy::default());
     assert_eq!(p.stall.after_ms, 60_000);
     assert_eq!(p.memory.warn_bytes, Some(GIB));
     let none = Limits::default();
-    let p = WatchPolicy::for_task(&none, 300_000, Some(2 * GIB), HistoryPolicy::default());
+    let p = WatchPolicy::for_task(
+        &none,
+        300_000,
+        Some(2 * GIB),
+        None,
+        HistoryPolicy::default(),
+    );
     assert_eq!(p.stall.after_ms, 300_000);
     assert_eq!(p.memory.warn_bytes, Some(2 * GIB));
     // A default warning at or above the task's hard limit is dropped.
@@ -49,7 +55,13 @@ fn the_task_limits_win_over_the_defaults() {
         memory_max: Some(GIB),
         ..Limits::default()
     };
-    let p = WatchPolicy::for_task(&capped, 300_000, Some(2 * GIB), HistoryPolicy::default());
+    let p = WatchPolicy::for_task(
+        &capped,
+        300_000,
+        Some(2 * GIB),
+        None,
+        HistoryPolicy::default(),
+    );
     assert_eq!(p.memory.warn_bytes, None);
     assert_eq!(p.memory.max_bytes, Some(GIB));
 }

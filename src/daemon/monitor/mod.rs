@@ -174,6 +174,7 @@ impl Actor {
                 &t.limits,
                 self.cfg.stall_after_ms,
                 self.cfg.memory_warn_bytes,
+                self.cfg.memory_critical_bytes,
                 self.monitor.history_policy(),
             );
             let started = active.started_ms.unwrap_or(r.at_ms);
