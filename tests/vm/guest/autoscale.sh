@@ -83,24 +83,23 @@ sec_fairshare() {
     wait_until 15 "... naming soft_max_concurrent" journal_has "$cur" "soft_max_concurrent.: 20 is above the hard maximum 10"
     write_config 'soft_max_concurrent = 1' 'hard_max_concurrent = 2'
     check "restart with soft 1, hard 2" restart_daemon
-    local a=() b i
-    for i in 1 2 3 4 5; do a+=("$(submit alice --memory 8M -- sleep 3)"); done
+    local a=() b i l
+    for i in 1 2 3 4 5; do a+=("$(submit alice --memory 8M -- sleep 8)"); done
     wait_until 30 "alice: 2 run (the hard maximum)" count_is 2 running "${a[@]}"
+    l=$(submit alice -- "$ALLOC" 10)
+    b=$(submit bob --memory 8M -- sleep 1)
     check_eq "... and never more" 2 "$(count_state running "${a[@]}")"
     check_match "the others wait at the hard maximum" "at the hard maximum: 2 of 2 running" "$(field "${a[2]}" waiting_reason)"
-    local l
-    l=$(submit alice -- "$ALLOC" 10)
     check_eq "a queued allocator without --memory: expected memory learned from the burst" learned \
         "$(field "$l" expected_memory_source)"
     check "... at least the 200 MiB the burst's tasks peaked at" \
         test "$(field "$l" expected_memory_bytes)" -ge $((200 << 20))
     ctl alice status "$l"
     check_match "status: expected memory, in words" 'expected memory: +2[0-9.]+ MiB \(learned from past runs' "$OUT"
-    b=$(submit bob --memory 8M -- sleep 1)
     wait_until 60 "bob's one task ends" all_terminal "$b"
     check "bob's task started before alice's 3rd (fair share: she had 2 running, he none)" \
         test "$(started_ms "$b")" -lt "$(started_ms "${a[2]}")"
-    wait_until 60 "alice's 6 end" all_terminal "${a[@]}" "$l"
+    wait_until 90 "alice's 6 end" all_terminal "${a[@]}" "$l"
     local ev
     ev=$(cd /root && claudinectl events --json 2>/dev/null | jq -c 'select(.type == "task:over-soft-max")' | tail -1)
     check_match "task:over-soft-max when a start passed the soft maximum of 1" '"reason":"2 tasks running, above the soft maximum of 1' "$ev"

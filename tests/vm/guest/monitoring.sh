@@ -195,7 +195,7 @@ sec_monitor() {
     (cd /root && exec claudinectl --json events --follow) 2>&1 | while IFS= read -r l; do printf '%s %s\n' "${EPOCHREALTIME/./}" "$l"; done > "$MON" &
     local fp=$!
     local idle busy mem
-    idle=$(submit alice --stall-after 4s -- sh -c 'echo start; sleep 10; date +%s%3N; sleep 60')
+    idle=$(submit alice --stall-after 4s -- sh -c 'echo start; sleep 16; date +%s%3N; sleep 60')
     busy=$(submit alice --stall-after 4s -- python3 -c '
 import time
 print("start", flush=True)
