@@ -41,7 +41,7 @@ fi
 # The guest installs /mnt/testbed/claudine_*.deb.
 name=$(basename "$deb"); [[ $name == claudine_*.deb ]] || name=claudine_0-local_amd64.deb
 cp "$deb" "$stage/$name"
-files=("$guest/lib.sh" "$guest/foundation.sh" "$guest/monitoring.sh" "$guest/autoscale.sh" "$stage/$name")
+files=("$guest/lib.sh" "$guest/foundation.sh" "$guest/monitoring.sh" "$guest/autoscale.sh" "$guest/alloc.py" "$stage/$name")
 if [[ $mode == suite ]]; then
     # A claudined with fault-injection points (cargo feature fault-injection,
     # src/daemon/fault.rs) for the suite's fault section only; the .deb never
