@@ -57,6 +57,9 @@ if [[ $mode == bench ]]; then
     say "sampler, natively (examples/sampler_bench.rs)"
     (cd "$CLAUDINE_ROOT" && cargo run --quiet --release --locked --example sampler_bench -- \
         /dev/shm/claudine-sampler-bench 100 200) || die "the sampler benchmark failed"
+    say "one admission decision with 10,000 queued, natively (examples/sched_bench.rs)"
+    (cd "$CLAUDINE_ROOT" && cargo run --quiet --release --locked --example sched_bench -- 10000 50 100) \
+        || die "the scheduler benchmark failed"
 fi
 if [[ -n $only ]]; then
     printf 'SUITE_ONLY=%q\n' "$only" > "$stage/suite.env"
