@@ -38,6 +38,9 @@ pub struct SchedState {
     pub cpu_smoothed: Option<f64>,
     /// `memory.current` of the tasks' slice at the last host sample.
     pub slice_usage: Option<u64>,
+    /// The slice's `memory.pressure` (`some` avg10): our own tasks stalled
+    /// on memory.
+    pub slice_pressure: Option<f64>,
     /// The slice's ceiling: RAM less the reserve (0 until the first sample).
     pub ceiling: u64,
     pub mem_total: u64,
@@ -218,7 +221,14 @@ impl Actor {
         Some(HostView {
             cpu_busy_percent: self.sched.cpu_smoothed.unwrap_or(s.cpu_busy_percent),
             mem_available: s.mem_available_bytes,
-            memory_pressure: self.pressure.memory.map(|p| p.some.avg10),
+            // The host's pressure, or our own tasks' if they stall more.
+            memory_pressure: match (
+                self.pressure.memory.map(|p| p.some.avg10),
+                self.sched.slice_pressure,
+            ) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
             window_start_ms: s.window_start_ms,
             taken_ms: s.taken_ms,
         })
@@ -235,12 +245,16 @@ impl Actor {
         self.sched.mem_total = s.mem_total_bytes;
         self.sched.ceiling = s.mem_total_bytes.saturating_sub(self.cfg.reserve_bytes());
         let slice = format!("/{}", crate::systemd::SLICE);
-        self.sched.slice_usage = self
-            .cgroups
-            .cgroup(&slice)
-            .and_then(|c| c.memory_current())
+        let cg = self.cgroups.cgroup(&slice);
+        self.sched.slice_usage = cg
+            .as_ref()
             .ok()
-            .flatten();
+            .and_then(|c| c.memory_current().ok().flatten());
+        self.sched.slice_pressure = cg
+            .as_ref()
+            .ok()
+            .and_then(|c| c.memory_pressure().ok().flatten())
+            .map(|p| p.some.avg10);
     }
 
     /// Give the tasks' slice its budget: `MemoryMax` = RAM less the reserve
