@@ -50,9 +50,10 @@ sec_autoscale() {
     wait_until 60 "the burst: some wait, saying why in words" \
         bash -c "cd /root && claudinectl list --all | grep -Eq 'waiting: (waiting for memory: [0-9.]+ [KMG]i?B free, needs 210 MiB \\+ 1 GiB reserve|behind [0-9]+ P1 tasks?)'"
     local queued_at_p0
+    p0=$(submit alice --priority P0 --memory 110M -- "$ALLOC" 100 --rate 100 --hold 1)
+    # The P1s still queued once the P0 is in the queue must all start after it.
     queued_at_p0=$(all_json | jq -c --argjson ids "$(printf '%s\n' "${ids[@]}" | jq -sc 'map(tonumber)')" \
         '[.tasks[] | select((.id as $i | $ids | index($i)) and .state == "queued") | .id]')
-    p0=$(submit alice --priority P0 --memory 110M -- "$ALLOC" 100 --rate 100 --hold 1)
     wait_until 400 "all 13 end" all_terminal "${ids[@]}" "$p0"
     kill "$sampler"; wait "$sampler" 2>/dev/null
     check_eq "all 13 succeeded" 13 "$(count_state succeeded "${ids[@]}" "$p0")"
