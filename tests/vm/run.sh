@@ -10,6 +10,9 @@
 # Environment:
 #   CLAUDINE_DEB     use this .deb instead of building one (scripts/build-deb.sh)
 #   CLAUDINE_VM_ARTIFACTS  where guest artifacts go (default build/vm-suite or build/vm-bench)
+#   BENCH_*          passed to the guest (e.g. BENCH_ONLY=sched: only the scheduling
+#                    comparison with pueue, see tests/vm/guest/bench_sched.sh)
+#   PUEUE_DIR        --bench: a dir with bin/pueue and bin/pueued (default: scripts/fetch-pueue.sh)
 #   TESTBED_*        knobs of tests/vm/testbed.sh (TESTBED_ACCEL, TESTBED_MEM, TESTBED_TIMEOUT, ...)
 #
 # The first run builds the VM image (root, ~1 min, cached in /var/cache/claudine-testbed).
@@ -22,7 +25,7 @@ while [[ $# -gt 0 ]]; do
         --bench) mode=bench ;;
         --only) only=${2:?--only needs a list of sections}; shift ;;
         --only=*) only=${1#--only=} ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "usage: $0 [--bench] [--only SECTIONS]" >&2; exit 2 ;;
     esac
     shift
@@ -60,14 +63,22 @@ if [[ $mode == bench ]]; then
     say "one admission decision with 10,000 queued, natively (examples/sched_bench.rs)"
     (cd "$CLAUDINE_ROOT" && cargo run --quiet --release --locked --example sched_bench -- 10000 50 100) \
         || die "the scheduler benchmark failed"
+    # pueue, the queue the scheduling comparison runs next to claudine.
+    pueue_dir=${PUEUE_DIR:-$("$CLAUDINE_ROOT/scripts/fetch-pueue.sh")} || die "no pueue for the guest"
+    cp "$pueue_dir/bin/pueue" "$pueue_dir/bin/pueued" "$stage/" || die "no pueue binaries in $pueue_dir/bin"
+    files+=("$stage/pueue" "$stage/pueued" "$guest/bench_sched.sh")
 fi
-if [[ -n $only ]]; then
-    printf 'SUITE_ONLY=%q\n' "$only" > "$stage/suite.env"
-    files+=("$stage/suite.env")
-fi
+# Settings for the guest scripts, which source suite.env.
+{
+    [[ -n $only ]] && printf 'SUITE_ONLY=%q\n' "$only"
+    for v in ${!BENCH_@}; do printf '%s=%q\n' "$v" "${!v}"; done
+} > "$stage/suite.env"
+files+=("$stage/suite.env")
 
 export TESTBED_ARTIFACTS=${CLAUDINE_VM_ARTIFACTS:-$CLAUDINE_ROOT/build/vm-$mode}
-export TESTBED_TIMEOUT=${TESTBED_TIMEOUT:-2400}
+# The bench's scheduling section alone takes ~15 min under emulation.
+if [[ $mode == bench ]]; then export TESTBED_TIMEOUT=${TESTBED_TIMEOUT:-3600}
+else export TESTBED_TIMEOUT=${TESTBED_TIMEOUT:-2400}; fi
 rm -rf "$TESTBED_ARTIFACTS"
 say "booting the test VM: $mode with $name (artifacts: $TESTBED_ARTIFACTS)"
 t0=$SECONDS

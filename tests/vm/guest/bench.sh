@@ -4,17 +4,25 @@
 # and to $TESTBED_OUT/bench.txt. The guest usually runs under software
 # emulation: compare figures only with the baselines measured next to them in
 # the same guest (systemd-run --scope, /bin/true), never with other machines.
+#
+# Sections: "sched" (bench_sched.sh: a mixed workload, claudine vs pueue at fixed
+# parallelism; first, while claudine has its shipped configuration and an empty
+# queue) and "base" (all the others). BENCH_ONLY=sched or BENCH_ONLY=base runs one
+# of them (tests/vm/run.sh passes BENCH_* through suite.env).
 
 cd "$(dirname "${BASH_SOURCE[0]}")" || exit 125
 # shellcheck source=lib.sh
 source ./lib.sh
 exec 2>&1
+[[ -f suite.env ]] && source ./suite.env
+# shellcheck source=bench_sched.sh
+source ./bench_sched.sh
 OUTF=${TESTBED_OUT:-/tmp}/bench.txt
 : > "$OUTF"
+BENCH_ONLY=${BENCH_ONLY:-}
 N_LAT=${BENCH_N_LAT:-30}
 N_SUBMIT=${BENCH_N_SUBMIT:-500}
 N_QUEUE=${BENCH_N_QUEUE:-10000}
-[[ -f suite.env ]] && source ./suite.env
 
 fig() { printf '%-64s %s\n' "$1" "$2" | tee -a "$OUTF"; }
 head_() { printf '\n## %s\n' "$*" | tee -a "$OUTF"; }
@@ -40,6 +48,10 @@ poll 60 daemon_answers || { echo "claudined not answering"; journalctl -u claudi
 useradd -m -s /bin/bash -G claudine alice
 fig "package" "$(basename "$deb")"
 fig "claudined RSS at start (kB)" "$(rss_kb)"
+
+# ------------------------------------------------------------ scheduling
+[[ $BENCH_ONLY == base ]] || bench_sched
+if [[ $BENCH_ONLY == sched ]]; then echo; echo "figures written to $OUTF"; exit 0; fi
 
 # ------------------------------------------------------------ latency
 head_ "submit -> command running, $N_LAT times (ms, from just before the call to the command's first instruction)"
