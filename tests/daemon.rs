@@ -1106,3 +1106,6 @@ fn metrics_are_read_from_the_store_and_private() {
 
 #[path = "daemon/list.rs"]
 mod list;
+
+#[path = "daemon/top.rs"]
+mod top;
