@@ -3,9 +3,9 @@
 //!
 //! claudine never writes to `/sys/fs/cgroup`: systemd owns the cgroups (see
 //! ARCHITECTURE.md). This module only reads the figures of a cgroup: memory
-//! (`memory.current`, `memory.peak`, `memory.events`, `memory.stat`), CPU
-//! (`cpu.stat`), tasks (`pids.current`), pressure (`memory.pressure`,
-//! `cpu.pressure`) and state (`cgroup.events`).
+//! (`memory.current`, `memory.peak`, `memory.max`, `memory.events`,
+//! `memory.stat`), CPU (`cpu.stat`), tasks (`pids.current`), pressure
+//! (`memory.pressure`, `cpu.pressure`) and state (`cgroup.events`).
 //!
 //! A file that does not exist (the controller is not enabled for that cgroup,
 //! the cgroup is gone, or the kernel has no pressure accounting) reads as
@@ -21,7 +21,8 @@ pub use files::ScopeFiles;
 
 pub use parse::parse_pressure;
 use parse::{
-    parse_cgroup_events, parse_cpu_stat, parse_memory_events, parse_memory_stat, parse_single, Bad,
+    parse_cgroup_events, parse_cpu_stat, parse_max, parse_memory_events, parse_memory_stat,
+    parse_single, Bad,
 };
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -224,6 +225,11 @@ impl Cgroup {
     /// `memory.peak`, bytes.
     pub fn memory_peak(&self) -> Result<Option<u64>, CgroupError> {
         self.read("memory.peak", parse_single)
+    }
+
+    /// `memory.max`, bytes: `Some(None)` when it is `max` (no ceiling).
+    pub fn memory_max(&self) -> Result<Option<Option<u64>>, CgroupError> {
+        self.read("memory.max", parse_max)
     }
 
     pub fn memory_events(&self) -> Result<Option<MemoryEvents>, CgroupError> {

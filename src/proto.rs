@@ -19,6 +19,7 @@
 //! | GET    | /v1/tasks/{id}/metrics     |                 | [`MetricsView`] (JSON form in [`metrics`]) |
 //! | GET    | /v1/status                 |                 | [`DaemonStatus`]             |
 //! | GET    | /v1/events?task=N&after=SEQ&follow=1 |       | NDJSON: one task event per line (`core::events`) |
+//! | GET    | /v1/top                    |                 | [`TopView`] (JSON form in [`top`]) |
 //!
 //! `GET /v1/tasks` lists the tasks the caller may see: without `all`, every
 //! queued/starting/running task plus the 20 most recently finished; with
@@ -35,9 +36,11 @@
 
 pub mod list;
 pub mod metrics;
+pub mod top;
 
 pub use list::{ListFilter, ListResponse};
 pub use metrics::{MetricsPoint, MetricsView};
+pub use top::TopView;
 
 use crate::core::{Limits, Priority, Task, TaskId, TaskState};
 use crate::store::AttemptRow;

@@ -1148,3 +1148,6 @@ fn memory_requests_the_host_can_never_meet_are_refused_at_submit() {
     let id = d.submit(&["--memory", "64M", "--min-memory", "64M", "--", "true"]);
     d.wait_state(&id, "succeeded");
 }
+
+#[path = "daemon/top.rs"]
+mod top;

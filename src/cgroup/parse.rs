@@ -23,6 +23,14 @@ pub fn parse_single(text: &str) -> Result<u64, Bad<'_>> {
     number(text.trim_end(), text)
 }
 
+/// A limit file (`memory.max`): a number, or `max` for no limit (`None`).
+pub fn parse_max(text: &str) -> Result<Option<u64>, Bad<'_>> {
+    match text.trim_end() {
+        "max" => Ok(None),
+        _ => parse_single(text).map(Some),
+    }
+}
+
 /// The values of the `key value` lines whose key `slot` maps to an index;
 /// unknown keys are skipped unparsed.
 fn flat_keyed<const N: usize>(

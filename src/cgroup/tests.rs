@@ -277,3 +277,19 @@ fn procs_lists_every_pid_and_refuses_garbage() {
     };
     assert_eq!(gone.procs().unwrap(), None);
 }
+
+#[test]
+fn memory_max_is_a_number_or_no_ceiling() {
+    let (_root, cg) = fixture(&[("memory.max", "max\n")]);
+    assert_eq!(cg.memory_max().unwrap(), Some(None));
+    let (_root, cg) = fixture(&[("memory.max", "4294967296\n")]);
+    assert_eq!(cg.memory_max().unwrap(), Some(Some(4 << 30)));
+    let (_root, cg) = fixture(&[]);
+    assert_eq!(cg.memory_max().unwrap(), None);
+    let (_root, cg) = fixture(&[("memory.max", "maximal\n")]);
+    assert!(cg
+        .memory_max()
+        .unwrap_err()
+        .to_string()
+        .contains("memory.max"));
+}

@@ -9,7 +9,7 @@ use crate::cli::format;
 use crate::core::TaskId;
 use crate::proto::{
     CancelRequest, ErrorBody, ListFilter, ListResponse, LogStream, MetricsView, SubmitRequest,
-    SubmitResponse, TaskView, VersionResponse, MAX_REQUEST_BYTES, PROTOCOL_HEADER,
+    SubmitResponse, TaskView, TopView, VersionResponse, MAX_REQUEST_BYTES, PROTOCOL_HEADER,
     PROTOCOL_VERSION,
 };
 use bytes::Bytes;
@@ -113,6 +113,11 @@ impl Client {
     pub async fn metrics(&self, id: TaskId) -> Result<Answer<MetricsView>, CliError> {
         self.json(Method::GET, &format!("/v1/tasks/{id}/metrics"), None)
             .await
+    }
+
+    /// `GET /v1/top`.
+    pub async fn top(&self) -> Result<Answer<TopView>, CliError> {
+        self.json(Method::GET, "/v1/top", None).await
     }
 
     /// `GET /v1/tasks/{id}/logs?tail=N&follow=1&stream=stdout|stderr`

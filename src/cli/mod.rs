@@ -4,7 +4,7 @@
 //!   live beside its code in [`cmd`]).
 //! - [`client`]: HTTP/1.1 + JSON over the Unix socket ([`crate::proto`]).
 //! - [`format`]: durations, quoting and other text helpers; [`spark`]:
-//!   sparklines.
+//!   sparklines; [`term`]: the terminal of a full-screen view (`top`).
 //! - [`error`] and [`exit`]: what can fail and the exit code it gives.
 //!
 //! [`main`] is the whole program; `src/bin/claudinectl.rs` only calls it.
@@ -23,6 +23,7 @@ mod metrics_roundtrip_tests;
 #[cfg(test)]
 mod roundtrip_tests;
 pub mod spark;
+pub mod term;
 #[cfg(test)]
 mod testserver;
 
@@ -41,6 +42,7 @@ Examples:
   claudinectl list
   claudinectl logs -f 42
   claudinectl metrics 42
+  claudinectl top
   claudinectl wait 42 && echo 'task 42 succeeded'";
 
 /// Queue commands for claudined, which runs each one in its own systemd scope.
@@ -88,6 +90,8 @@ pub enum Command {
     Events(cmd::events::EventsArgs),
     /// A task's memory, CPU, pids and output over time, as sparklines
     Metrics(cmd::metrics::MetricsArgs),
+    /// A live view of the host and the queue, redrawn every second (q quits)
+    Top(cmd::top::TopArgs),
     /// Print the versions of claudinectl and claudined
     Version(cmd::version::VersionArgs),
 }
@@ -162,6 +166,7 @@ pub async fn run(
         Command::Logs(args) => cmd::logs::run(&client, args, out).await,
         Command::Events(args) => cmd::events::run(&client, args, out).await,
         Command::Metrics(args) => cmd::metrics::run(&client, args, out).await,
+        Command::Top(args) => cmd::top::run(&client, args, out).await,
         Command::Cancel(args) => cmd::cancel::run(&client, args, out).await,
         Command::Wait(args) => cmd::wait::run(&client, args, out).await,
         Command::Version(args) => cmd::version::run(&client, args, out).await,
@@ -253,7 +258,7 @@ mod tests {
         }
         let mut app = Cli::command();
         for sub in [
-            "submit", "list", "status", "logs", "cancel", "wait", "metrics", "version",
+            "submit", "list", "status", "logs", "cancel", "wait", "metrics", "top", "version",
         ] {
             let help = app
                 .find_subcommand_mut(sub)

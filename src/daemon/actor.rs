@@ -19,7 +19,7 @@ use crate::core::{ReadyQueue, Task, TaskId, TaskState, Transition};
 use crate::host::HostSampler;
 use crate::proto::{
     DaemonStatus, ErrorCode, ErrorInfo, ListFilter, ListResponse, LogStream, MetricsView,
-    SubmitRequest, SubmitResponse, TaskView,
+    SubmitRequest, SubmitResponse, TaskView, TopView,
 };
 use crate::store::{AttemptEnd, Store};
 use crate::systemd::Scopes;
@@ -133,6 +133,11 @@ pub enum Event {
         id: TaskId,
         reply: Reply<MetricsView>,
     },
+    /// One frame of `top` (`top.rs`).
+    Top {
+        caller: Caller,
+        reply: Reply<TopView>,
+    },
     /// A launch task finished creating the scope (and sent `go` on success).
     ScopeReady {
         id: TaskId,
@@ -166,6 +171,8 @@ pub struct Actor {
     /// Every task that is not terminal.
     pub(super) tasks: HashMap<TaskId, Task>,
     pub(super) queue: ReadyQueue,
+    /// Queued tasks per priority, counted as they change (for `top`).
+    pub(super) queued_counts: super::top::QueuedCounts,
     /// Ids of the tasks Starting or Running (a small set; the queue may be
     /// huge, so nothing on the hot path iterates `tasks`).
     pub(super) active: HashSet<TaskId>,
@@ -245,6 +252,7 @@ impl Actor {
             systemd,
             tasks: HashMap::new(),
             queue: ReadyQueue::new(),
+            queued_counts: Default::default(),
             active: HashSet::new(),
             draining: HashSet::new(),
             aborts: HashMap::new(),
@@ -301,6 +309,7 @@ impl Actor {
         if task.state().is_active() {
             self.active.insert(task.id);
         }
+        self.queued_counts.change(None, Some(&task));
         let e = self.per_user.entry(task.owner_uid).or_default();
         e.0 += 1;
         e.1 += task.footprint();
@@ -447,6 +456,9 @@ impl Actor {
             Event::Metrics { caller, id, reply } => {
                 let _ = reply.send(self.metrics(&caller, id));
             }
+            Event::Top { caller, reply } => {
+                let _ = reply.send(Ok(self.top_view(&caller)));
+            }
             Event::ScopeReady {
                 id,
                 attempt,
@@ -536,6 +548,7 @@ impl Actor {
                 internal(e)
             })?;
         self.emit(&crate::core::lifecycle::events(before, &after, at));
+        self.queued_counts.change(Some(before), Some(&after));
         let (was, is) = (before.state(), after.state());
         if was == TaskState::Queued && is != TaskState::Queued {
             self.queue.remove(before.queue_key());

@@ -29,6 +29,7 @@ mod resources;
 pub mod rlimits;
 mod schedule;
 mod server;
+mod top;
 pub mod users;
 
 use crate::config::Config;

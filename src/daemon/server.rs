@@ -267,6 +267,11 @@ async fn route(
                 .body(BodyExt::boxed(body))
                 .expect("valid response"))
         }
+        (&Method::GET, ["v1", "top"]) => json(
+            StatusCode::OK,
+            &ask.ask(|caller, reply| Event::Top { caller, reply })
+                .await?,
+        ),
         (&Method::GET, ["v1", "status"]) => json(
             StatusCode::OK,
             &ask.ask(|_, reply| Event::Status { reply }).await?,

@@ -64,6 +64,9 @@ PACKAGES+=",python3-prometheus-client"
 # libpam-systemd: users' own systemd managers (lingering users), as on any
 # Debian server; the containment checks try to escape through one.
 PACKAGES+=",libpam-systemd"
+# tmux: a real terminal for `claudinectl top` (capture-pane shows the frame,
+# send-keys quits it).
+PACKAGES+=",tmux"
 # Bump when the recipe below changes in a way the hash cannot see.
 RECIPE_VERSION=1
 

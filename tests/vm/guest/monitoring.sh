@@ -342,3 +342,108 @@ time.sleep(60)')
     write_config
     check "restart with the default configuration" restart_daemon
 }
+
+# ============================================================ top
+# `claudinectl top` in a real terminal: a tmux pane of 160x40 (its own server
+# socket), alice's view. Each pane runs top, then records its exit status and
+# the terminal's settings before and after (stty -g) in /tmp/top/NAME.*.
+TMUX_TOP=(tmux -L claudine-top)
+top_start() {
+    local name=$1
+    "${TMUX_TOP[@]}" new-session -d -s "$name" -x 160 -y 40 \
+        "runuser -u alice -- sh -c 'cd; stty -g > /tmp/top/$name.before; claudinectl top; echo \$? > /tmp/top/$name.exit; stty -g > /tmp/top/$name.after; exec sleep 600'"
+}
+top_pane() { "${TMUX_TOP[@]}" capture-pane -p -t "$1" 2>/dev/null; }
+top_shows() { top_pane "$1" | grep -Eq -- "$2"; }
+# top_row ID: task ID's row in the pane (the first column is the id).
+top_row() { top_pane "$1" | grep -E "^$2 " | head -1; }
+top_row_changed() { local r; r=$(top_row "$1" "$2"); [[ -n $r && $r != "$3" ]]; }
+# top_ended NAME HOW: top in pane NAME ended (exit 0) and gave the terminal back as it was.
+top_ended() {
+    local name=$1 how=$2
+    wait_until 15 "top ends on $how" test -s "/tmp/top/$name.exit"
+    check_eq "... with exit status 0" 0 "$(cat "/tmp/top/$name.exit" 2>&1)"
+    check_eq "... the terminal's settings restored (stty -g before = after)" \
+        "$(cat "/tmp/top/$name.before" 2>&1)" "$(cat "/tmp/top/$name.after" 2>&1)"
+    check_eq "... alternate screen left, cursor shown" "0 1" \
+        "$("${TMUX_TOP[@]}" display -p -t "$name" '#{alternate_on} #{cursor_flag}' 2>&1)"
+    check_no_match "... and the shell's screen is not left with a frame" '^host: CPU' "$(top_pane "$name")"
+    "${TMUX_TOP[@]}" kill-session -t "$name" 2>/dev/null
+}
+sec_top() {
+    begin "top: alice's live view in a terminal (host, slice, counts, only her rows), redrawn; q, Ctrl-C and SIGTERM restore the terminal; --once, --json, bad input"
+    rm -rf /tmp/top; mkdir -m 1777 /tmp/top
+    write_config 'max_running = 3' 'cpu_max_percent = 100'
+    check "restart with max_running = 3" restart_daemon
+    local a1 a2 b1 q0 q1 q2 q3
+    a1=$(submit alice -- sleep 300); a2=$(submit alice -- sleep 300); b1=$(submit bob -- sleep 300)
+    wait_until 60 "alice's two tasks and bob's run" count_is 3 running "$a1" "$a2" "$b1"
+    q1=$(submit alice -- true); q0=$(submit alice --priority P0 -- true); q2=$(submit bob --priority P2 -- true)
+    check "three more are queued (max_running = 3)" count_is 3 queued "$q0" "$q1" "$q2"
+
+    top_start q
+    wait_until 20 "the frame shows the host line" top_shows q '^host: CPU [0-9]+% busy, memory [0-9.]+ [KMGT]?i?B available of [0-9.]+ [KMGT]?i?B, pressure \(some, 10 s\) cpu [0-9.]+%'
+    local pane; pane=$(top_pane q)
+    check_match "... the slice line (memory.current of claudine.slice and its ceiling, RAM less the reserve)" \
+        '^claudine\.slice: memory [0-9.]+ [KMG]?i?B, ceiling [0-9.]+ [KMG]?i?B; reserved, not yet used: [0-9.]+ [KMG]?i?B; reserve: 1 GiB' "$pane"
+    check_match "... the counts of every user's tasks and the caps" \
+        '^tasks: 3 running, 3 queued \(P0 1, P1 1, P2 1\); cap: soft 3, hard 3$' "$pane"
+    check_match "... why the next task waits" '^waiting: at the hard maximum: 3 of 3 running' "$pane"
+    check_match "... alice's running task $a1" "^$a1 +alice +running " "$pane"
+    check_match "... alice's running task $a2" "^$a2 +alice +running " "$pane"
+    check_no_match "... not bob's task $b1 (nor any row of bob)" "^$b1 +[a-z]+ +running |bob" "$pane"
+    check_match "... her queued tasks in start order, P0 first, places in the whole queue" \
+        "^1 +$q0 +alice +P0 .*at the hard maximum.* true\$" "$pane"
+    check_match "... then $q1" "^2 +$q1 +alice +P1 " "$pane"
+    check_no_match "... not bob's queued $q2" "^[0-9]+ +$q2 +[a-z]+ +P[0-2] " "$pane"
+    wait_until 20 "... the monitor's figures of her tasks: memory, CPU, activity" \
+        top_shows q "^$a1 +alice +running +[0-9.]+ [KM]i?B +[0-9.]+% +[0-9a-z]+ +active: no output yet"
+    local row; row=$(top_row q "$a1")
+    wait_until 5 "it redraws: task $a1's row changes (its age)" top_row_changed q "$a1" "$row"
+    q3=$(submit alice -- true)
+    wait_until 5 "it redraws: a task submitted meanwhile ($q3) appears" top_shows q "^3 +$q3 +alice +P1 "
+    check_match "... and is counted" '^tasks: 3 running, 4 queued \(P0 1, P1 2, P2 1\)' "$(top_pane q)"
+    "${TMUX_TOP[@]}" send-keys -t q q
+    top_ended q "q"
+
+    top_start c
+    wait_until 20 "a second top shows its frame" top_shows c '^tasks: 3 running'
+    "${TMUX_TOP[@]}" send-keys -t c C-c
+    top_ended c "Ctrl-C"
+    top_start t
+    wait_until 20 "a third top shows its frame" top_shows t '^tasks: 3 running'
+    local pid; pid=$(pgrep -u alice -x claudinectl | head -1)
+    kill -TERM "$pid"
+    top_ended t "SIGTERM"
+
+    ctl alice top --once
+    check_eq "top --once: exit 0" 0 "$RC"
+    check_match "... one frame: the host line" '^host: CPU ' "$OUT"
+    check_match "... her rows" "^$a1 +alice +running " "$OUT"
+    check_no_match "... not bob's" "^$b1 +[a-z]+ +running |bob" "$OUT"
+    check_no_match "... and no escape sequence (not a terminal)" $'\x1b' "$OUT"
+    ctl alice top --json
+    check "top --json: the endpoint's answer (counts, caps, slice, host)" jq -e '
+        .running == 3 and .queued == 4 and .queued_by_priority == {"P0": 1, "P1": 2, "P2": 1}
+        and .hard_max == 3 and .soft_max == 3 and .slice.memory_current_bytes > 0
+        and .host.mem_total_bytes > 0 and (.host.pressure.memory | type) == "number"' <<<"$OUT"
+    check_eq "... alice's rows only: running $a1 $a2, queued $q0 $q1 $q3" "$a1 $a2 / $q0 $q1 $q3" \
+        "$(jq -r '"\([.tasks[].id] | join(" ")) / \([.queue[].id] | join(" "))"' <<<"$OUT" 2>&1)"
+    check "... with memory and activity from the monitor" \
+        jq -e 'all(.tasks[]; .memory_bytes > 0 and (.activity | startswith("active:")))' <<<"$OUT"
+    ctl bob top --json
+    check_eq "bob's --json: only his rows" "$b1 / $q2" \
+        "$(jq -r '"\([.tasks[].id] | join(" ")) / \([.queue[].id] | join(" "))"' <<<"$OUT" 2>&1)"
+    ctl dave top --json
+    check_eq "dave (admin) sees every row" "3 4" "$(jq -r '"\(.tasks | length) \(.queue | length)"' <<<"$OUT" 2>&1)"
+    for bad in 0 abc; do
+        ctl alice top --interval "$bad"
+        check_eq "top --interval $bad is a usage error (exit 2)" 2 "$RC"
+        check_match "... naming the flag" "'--interval <DURATION>'" "$ERR"
+    done
+
+    for t in "$a1" "$a2" "$b1" "$q0" "$q1" "$q2" "$q3"; do ctl root cancel "$t"; done
+    "${TMUX_TOP[@]}" kill-server 2>/dev/null
+    write_config
+    check "restart with the default configuration" restart_daemon
+}

@@ -717,7 +717,7 @@ sec_remove() {
 }
 
 # ============================================================ main
-SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh limits events metrics monitor autoscale fairshare restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped remove)
+SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh limits events metrics monitor top autoscale fairshare restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped remove)
 if [[ -n ${SUITE_ONLY:-} ]]; then
     # shellcheck disable=SC2206
     SECTIONS=(install $SUITE_ONLY)
