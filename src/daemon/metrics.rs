@@ -80,6 +80,13 @@ impl Actor {
                 .zip(c.admissions)
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
+            scheduler: (self.sched.ceiling > 0).then(|| super::prom::SchedMetrics {
+                reserved_bytes: self.sched.ledger.outstanding(),
+                slice_ceiling_bytes: self.sched.ceiling,
+                slice_memory_bytes: self.sched.slice_usage,
+                soft_max: self.cfg.sched.soft_max as u64,
+                hard_max: self.cfg.sched.hard_max as u64,
+            }),
             host: self.sample.map(|s| HostMetrics {
                 cpu_busy_ratio: s.cpu_busy_percent / 100.0,
                 mem_available_bytes: s.mem_available_bytes,

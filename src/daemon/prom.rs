@@ -14,7 +14,9 @@
 //! `task_cpu_seconds_total`, `task_pids`, `task_output_bytes_total`;
 //! `events_total{event}`, `admission_decisions_total{decision}`;
 //! `host_cpu_busy_ratio`, `host_memory_available_bytes`,
-//! `host_memory_total_bytes`, `host_pressure_some_ratio` (label `resource`); per hook (labels `hook`, `program`)
+//! `host_memory_total_bytes`, `host_pressure_some_ratio` (label `resource`);
+//! the scheduler's `memory_reserved_bytes`, `slice_memory_max_bytes`,
+//! `slice_memory_bytes`, `tasks_soft_max`, `tasks_hard_max`; per hook (labels `hook`, `program`)
 //! `hook_runs_total`, `hook_failures_total`, `hook_timeouts_total`,
 //! `hook_dropped_events_total`. Label values are escaped (user names are
 //! untrusted text).
@@ -53,6 +55,21 @@ pub struct MetricsSnapshot {
     pub host: Option<HostMetrics>,
     /// The hooks' counters ([`super::hooks::Hooks::stats`]).
     pub hooks: Vec<HookStats>,
+    /// The scheduler's figures; `None` before the first host sample.
+    pub scheduler: Option<SchedMetrics>,
+}
+
+/// What admission counts with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SchedMetrics {
+    /// Reserved by started tasks beyond what they use yet.
+    pub reserved_bytes: u64,
+    /// `MemoryMax` given to the tasks' slice (RAM less the reserve).
+    pub slice_ceiling_bytes: u64,
+    /// The slice's `memory.current`, if read.
+    pub slice_memory_bytes: Option<u64>,
+    pub soft_max: u64,
+    pub hard_max: u64,
 }
 
 /// One running task, from its scope's cgroup and its log files.
@@ -179,6 +196,42 @@ pub fn render(s: &MetricsSnapshot) -> String {
                     &[("resource", resource)],
                     pct / 100.0,
                 );
+            }
+        }
+    }
+
+    if let Some(m) = &s.scheduler {
+        let gauges: [(&str, &str, Option<u64>); 5] = [
+            (
+                "memory_reserved_bytes",
+                "Memory reserved by started tasks beyond what they use yet",
+                Some(m.reserved_bytes),
+            ),
+            (
+                "slice_memory_max_bytes",
+                "MemoryMax of claudine.slice: RAM less the reserve",
+                Some(m.slice_ceiling_bytes),
+            ),
+            (
+                "slice_memory_bytes",
+                "memory.current of claudine.slice (every task together)",
+                m.slice_memory_bytes,
+            ),
+            (
+                "tasks_soft_max",
+                "Soft maximum of tasks at once (above it: a warning event)",
+                Some(m.soft_max),
+            ),
+            (
+                "tasks_hard_max",
+                "Hard maximum of tasks at once (never passed)",
+                Some(m.hard_max),
+            ),
+        ];
+        for (name, help, v) in gauges {
+            if let Some(v) = v {
+                o.family(name, "gauge", help);
+                o.sample(name, &[], v);
             }
         }
     }

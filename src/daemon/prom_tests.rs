@@ -58,6 +58,13 @@ fn snapshot() -> MetricsSnapshot {
             timed_out: 1,
             dropped: 2,
         }],
+        scheduler: Some(SchedMetrics {
+            reserved_bytes: 3 << 30,
+            slice_ceiling_bytes: 7 << 30,
+            slice_memory_bytes: None,
+            soft_max: 10,
+            hard_max: 50,
+        }),
     }
 }
 
@@ -111,6 +118,10 @@ fn the_text_line_by_line() {
         "claudine_host_memory_total_bytes 8589934592",
         r#"claudine_host_pressure_some_ratio{resource="memory"} 0.125"#,
         r#"claudine_host_pressure_some_ratio{resource="io"} 0"#,
+        "claudine_memory_reserved_bytes 3221225472",
+        "claudine_slice_memory_max_bytes 7516192768",
+        "claudine_tasks_soft_max 10",
+        "claudine_tasks_hard_max 50",
         r#"claudine_hook_runs_total{hook="0",program="/usr/local/bin/notify \"x\""} 4"#,
         r#"claudine_hook_failures_total{hook="0",program="/usr/local/bin/notify \"x\""} 1"#,
         r#"claudine_hook_timeouts_total{hook="0",program="/usr/local/bin/notify \"x\""} 1"#,
@@ -231,10 +242,10 @@ fn a_real_parser_reads_it_back_label_values_intact() {
         .sum();
     assert_eq!(queued, 321.0);
     // 1 + 3 + 1 + 2 tasks × 5 + 2 events + 3 decisions + 3 host + 2 pressure
-    // + 4 hook counters.
+    // + 4 scheduler gauges (the slice's usage unknown) + 4 hook counters.
     assert_eq!(
         samples.len(),
-        1 + 3 + 1 + 10 + 2 + 3 + 3 + 2 + 4,
+        1 + 3 + 1 + 10 + 2 + 3 + 3 + 2 + 4 + 4,
         "{samples:?}"
     );
     assert!(python_parse(&render(&MetricsSnapshot::default())).len() == 5);
