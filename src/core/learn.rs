@@ -1,9 +1,11 @@
 //! What ended tasks teach the scheduler: how much memory tasks of a kind
 //! peaked at, and how long runs take.
 //!
-//! A *kind* is the owner, the directory and the program (the file name of
-//! `argv[0]`): `cargo build` and `cargo test` of one user in one checkout
-//! are one kind, the same command in another checkout is another. Every
+//! A *kind* is the owner, the directory and the command: the file name of
+//! `argv[0]` and its first argument that is not an option (`cargo build`,
+//! `python3 train.py`, `make`), at most 64 bytes of it. `cargo build` and
+//! `cargo build --release` of one user in one checkout are one kind,
+//! `cargo test` another, the same command in another checkout another. Every
 //! ended attempt counts, an OOM-killed one too (its peak is a lower bound of
 //! what it needed). Bounded: the last [`PEAKS_PER_KIND`] peaks of the
 //! [`MAX_KINDS`] most recently seen kinds, the last [`RUNS_KEPT`] run times.
@@ -15,13 +17,25 @@ pub const PEAKS_PER_KIND: usize = 20;
 pub const MAX_KINDS: usize = 4096;
 pub const RUNS_KEPT: usize = 50;
 
-/// The kind of a task: owner, directory, program.
+/// The kind of a task: owner, directory, command (program and first
+/// non-option argument).
 pub fn kind_of(owner_uid: u32, cwd: &str, argv: &[String]) -> String {
     let program = argv
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a))
         .unwrap_or("");
-    format!("{owner_uid}\0{cwd}\0{program}")
+    let what = argv
+        .iter()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .map_or("", |a| {
+            let mut end = a.len().min(64);
+            while !a.is_char_boundary(end) {
+                end -= 1;
+            }
+            &a[..end]
+        });
+    format!("{owner_uid}\0{cwd}\0{program}\0{what}")
 }
 
 #[derive(Debug, Clone, Default)]
@@ -92,12 +106,23 @@ mod tests {
     }
 
     #[test]
-    fn kind_is_owner_directory_and_program_name() {
+    fn kind_is_owner_directory_program_and_first_argument() {
         let a = kind_of(1000, "/src/app", &argv("/usr/bin/cargo build"));
-        assert_eq!(a, kind_of(1000, "/src/app", &argv("cargo test")));
+        assert_eq!(
+            a,
+            kind_of(1000, "/src/app", &argv("cargo --locked build --release"))
+        );
+        assert_ne!(a, kind_of(1000, "/src/app", &argv("cargo test")));
         assert_ne!(a, kind_of(1001, "/src/app", &argv("cargo build")));
         assert_ne!(a, kind_of(1000, "/src/other", &argv("cargo build")));
         assert_ne!(a, kind_of(1000, "/src/app", &argv("make")));
+        assert_eq!(
+            kind_of(1, "/", &argv("make")),
+            kind_of(1, "/", &argv("make -j8"))
+        );
+        // A long argument (a script) counts by its first 64 bytes.
+        let long = format!("sh -c {}", "é".repeat(100));
+        assert!(kind_of(1, "/", &argv(&long)).len() < 100);
     }
 
     #[test]

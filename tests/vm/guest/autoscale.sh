@@ -87,11 +87,11 @@ sec_fairshare() {
     local a=() b i l
     for i in 1 2 3 4 5; do a+=("$(submit alice --memory 8M -- sleep 8)"); done
     wait_until 30 "alice: 2 run (the hard maximum)" count_is 2 running "${a[@]}"
-    l=$(submit alice -- "$ALLOC" 10)
+    l=$(submit alice -- "$ALLOC" 200)
     b=$(submit bob --memory 8M -- sleep 1)
     check_eq "... and never more" 2 "$(count_state running "${a[@]}")"
     check_match "the others wait at the hard maximum" "at the hard maximum: 2 of 2 running" "$(field "${a[2]}" waiting_reason)"
-    check_eq "a queued allocator without --memory: expected memory learned from the burst" learned \
+    check_eq "a queued allocator of the same kind (claudine-alloc 200) without --memory: expected memory learned from the burst" learned \
         "$(field "$l" expected_memory_source)"
     check "... at least the 200 MiB the burst's tasks peaked at" \
         test "$(field "$l" expected_memory_bytes)" -ge $((200 << 20))
