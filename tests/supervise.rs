@@ -132,6 +132,10 @@ impl Run {
                     } else if libc::dup2(log_fd, 3) < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
+                } else {
+                    // Whatever the test runner left open there (a CI
+                    // wrapper's lock file, say) is not a combined log.
+                    libc::close(3);
                 }
                 if let Some(adj) = &oom {
                     let fd = libc::open(
