@@ -125,26 +125,18 @@ fn simulate(policy: &SchedPolicy, jobs: &[Job]) -> Report {
             ledger.observe(id, u, now);
             usage += u;
         }
-        // The kernel holds the slice at its ceiling: the newest task dies.
-        while usage > CEILING {
+        // The kernel holds the slice at its ceiling, and when the host runs
+        // out of memory its OOM killer takes the biggest process, a task
+        // (claudine's own run at -1000): either way the newest task dies,
+        // and its memory.peak is learned like any ended attempt's.
+        while usage > CEILING || BASE + usage > TOTAL {
+            if BASE + usage > TOTAL {
+                report.host_oom += 1;
+            }
             let (id, start) = running.pop().expect("usage without tasks");
             let u = job_of(id).usage(now - start);
             usage -= u;
             ledger.release(id);
-            // Its memory.peak is learned like any ended attempt's.
-            learn(&mut learned, job_of(id).kind, u);
-            report.oom_kills += 1;
-            report.kill_ms.push(now);
-        }
-        // The host out of memory: the kernel's OOM killer takes the biggest
-        // process, a task (claudine's own run at -1000).
-        while BASE + usage > TOTAL {
-            report.host_oom += 1;
-            let (id, start) = running.pop().expect("usage without tasks");
-            let u = job_of(id).usage(now - start);
-            usage -= u;
-            ledger.release(id);
-            // Its memory.peak is learned like any ended attempt's.
             learn(&mut learned, job_of(id).kind, u);
             report.oom_kills += 1;
             report.kill_ms.push(now);
