@@ -4,14 +4,16 @@
 # bench.sh (uses its fig/head_/OUTF and lib.sh's helpers); bench_sched runs it.
 #
 # The workload, the same for every run, in this order: waves of
-#   5 memory-heavy tasks  alloc.py HOG --rate 50 --hold 3  (HOG = MemTotal / 5,
+#   6 memory-heavy tasks  alloc.py HOG --rate 50 --hold 6  (HOG = MemTotal / 5,
 #                         392 MiB in a 2 GiB guest: 2 at once fit with room, 4
-#                         barely, 5 cannot, so parallelism 8 or 16 gets OOM kills)
-#   5 CPU-bound tasks     alloc.py 16 --cpu 3               (3 s of CPU each)
-#   5 sleepers            sleep 12
-# BENCH_SCHED_WAVES waves (default 3: 45 tasks, 15 per class; a process start
-# costs ~1.3 s of CPU for python3 under emulation, so 20 per class would not fit
-# in the section's budget). Each run: all tasks submitted at once by one user,
+#                         barely (MemAvailable ~150 MiB), 5 make the kernel thrash,
+#                         6 cannot fit: parallelism 8 or 16 runs a whole wave's
+#                         hogs at once and gets OOM kills)
+#   4 CPU-bound tasks     alloc.py 16 --cpu 3               (3 s of CPU each)
+#   5 sleepers            sleep 8
+# BENCH_SCHED_WAVES waves (default 3: 45 tasks; a process start costs ~1.3 s of
+# CPU for python3 under emulation, so 60 tasks would not fit in the section's
+# budget of ~15 min). Each run: all tasks submitted at once by one user,
 # then measured from the first submit to the last task's end:
 #   makespan, peak memory used (MemTotal - min MemAvailable, sampled every 200 ms),
 #   OOM kills (oom_kill of /proc/vmstat), tasks not succeeded, and the time
@@ -84,9 +86,9 @@ EOF
 sched_workload() {
     local w i hog=$(( $(awk '/^MemTotal:/{print int($2 / 1024)}' /proc/meminfo) / 5 ))
     for w in $(seq 1 "$SCHED_WAVES"); do
-        for i in 1 2 3 4 5; do echo "python3 /usr/local/bin/alloc.py $hog --rate 50 --hold 3"; done
-        for i in 1 2 3 4 5; do echo "python3 /usr/local/bin/alloc.py 16 --cpu 3"; done
-        for i in 1 2 3 4 5; do echo "sleep 12"; done
+        for i in 1 2 3 4 5 6; do echo "python3 /usr/local/bin/alloc.py $hog --rate 50 --hold 6"; done
+        for i in 1 2 3 4; do echo "python3 /usr/local/bin/alloc.py 16 --cpu 3"; done
+        for i in 1 2 3 4 5; do echo "sleep 8"; done
     done
 }
 
@@ -174,10 +176,10 @@ bench_sched() {
     echo -900 > /proc/$$/oom_score_adj; echo -900 > /proc/$PPID/oom_score_adj
 
     head_ "scheduling: claudine (zero configuration) vs pueue $(/usr/local/bin/pueue --version | cut -d' ' -f2) at fixed parallelism"
-    fig "workload: $ntasks tasks, $SCHED_WAVES wave(s) of 5 + 5 + 5, as one user" \
+    fig "workload: $ntasks tasks, $SCHED_WAVES wave(s) of 6 + 4 + 5, as one user" \
         "$(uniq -c "$SCHED_DIR/workload" | head -3 | awk '{$1 = $1 "x"; print}' | paste -sd ';' | sed 's/;/; /g')"
-    ((SCHED_WAVES < 4)) && fig "NOTE: fewer tasks than the planned 60" \
-        "$((SCHED_WAVES * 5)) per class, to fit the budget under emulation (BENCH_SCHED_WAVES=4: 60)"
+    ((ntasks < 60)) && fig "NOTE: fewer tasks than the planned 60 (20 per class)" \
+        "to fit the budget under emulation (BENCH_SCHED_WAVES=4: 60)"
     fig "MemTotal / MemAvailable now (MiB)" "$SCHED_TOTAL_MIB / $(awk '/^MemAvailable:/{print int($2 / 1024)}' /proc/meminfo)"
     as "$SCHED_USER" python3 /usr/local/bin/alloc.py 1 >/dev/null     # warm the page cache
     { echo
