@@ -1,4 +1,4 @@
-//! Memory reservations for admission (not yet wired into the daemon).
+//! Memory reservations for admission (used by `scheduler`).
 //!
 //! A task that has just started uses almost nothing, yet will grow to its
 //! working set (Claude Code: 1–4 GiB) within seconds to minutes. Admission on

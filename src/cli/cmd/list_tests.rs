@@ -57,7 +57,7 @@ fn sample() -> ListResponse {
     queued.created_ms = NOW - 5_000;
     queued.priority = Priority::P2;
     queued.queue_position = Some(1);
-    queued.waiting_reason = Some("max_running reached (3 of 3 running)".into());
+    queued.waiting_reason = Some("at the hard maximum: 3 of 3 running".into());
     ListResponse {
         tasks: vec![ok, failed, killed, running, queued],
         queued: 1,
@@ -77,7 +77,7 @@ ID  PRI  STATE      OWNER  AGE    EXIT     COMMAND
 10  P0   running    alice  1m05s  -        claude -p 'fix the flaky test'
     stopping: superseded
 11  P2   queued     alice  5s     -        make 'it'\\''s done'
-    #1 in queue, waiting: max_running reached (3 of 3 running)
+    #1 in queue, waiting: at the hard maximum: 3 of 3 running
 1 queued, 1 running
 ";
     assert_eq!(table(&sample(), NOW, None), want);

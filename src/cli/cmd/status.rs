@@ -319,7 +319,7 @@ attempts:         2
     fn queued_task() {
         let mut t = view(43, TaskState::Queued, &["make"]);
         t.queue_position = Some(2);
-        t.waiting_reason = Some("max_running reached (3 of 3 running)".into());
+        t.waiting_reason = Some("at the hard maximum: 3 of 3 running".into());
         let want = "\
 id:             43
 state:          queued
@@ -329,7 +329,7 @@ command:        make
 cwd:            /home/alice/src/app
 created:        2023-11-14 22:12:15 (1m05s ago)
 queue position: 2
-waiting:        max_running reached (3 of 3 running)
+waiting:        at the hard maximum: 3 of 3 running
 ";
         assert_eq!(block(&t, NOW, &chrono::Utc), want);
     }
