@@ -4,7 +4,7 @@
 
 use super::actor::Actor;
 use super::prom::{render, HostMetrics, MetricsSnapshot, TaskMetrics};
-use crate::core::{Priority, TaskState};
+use crate::core::Priority;
 use std::collections::BTreeMap;
 
 /// Counts since the daemon started.
@@ -40,17 +40,9 @@ impl Actor {
     }
 
     fn snapshot(&self) -> MetricsSnapshot {
-        let mut queued = [0u64; 3];
-        for t in self.tasks.values() {
-            if t.state() == TaskState::Queued {
-                let i = match t.priority {
-                    Priority::P0 => 0,
-                    Priority::P1 => 1,
-                    Priority::P2 => 2,
-                };
-                queued[i] += 1;
-            }
-        }
+        // Kept as tasks change state: no walk over the (maybe huge) queue.
+        let queued =
+            [Priority::P0, Priority::P1, Priority::P2].map(|p| self.queued_counts.get(p) as u64);
         // From the monitor's latest reading: no file is read here.
         let mut tasks = Vec::new();
         for (id, w) in &self.monitor.watches {
