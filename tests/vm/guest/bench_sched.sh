@@ -4,11 +4,11 @@
 # bench.sh (uses its fig/head_/OUTF and lib.sh's helpers); bench_sched runs it.
 #
 # The workload, the same for every run, in this order: waves of
-#   6 memory-heavy tasks  alloc.py HOG --rate 50 --hold 6  (HOG = MemTotal / 5,
-#                         392 MiB in a 2 GiB guest: 2 at once fit with room, 4
-#                         barely (MemAvailable ~150 MiB), 5 make the kernel thrash,
-#                         6 cannot fit: parallelism 8 or 16 runs a whole wave's
-#                         hogs at once and gets OOM kills)
+#   6 memory-heavy tasks  alloc.py HOG --rate 50 --hold 6  (HOG = MemTotal / 6,
+#                         ~990 MiB in the bench's 6 GiB guest, grown over ~20 s:
+#                         4 at once fit (MemAvailable ~1.5 GiB), 6 cannot:
+#                         parallelism 8 or 16 runs a whole wave's hogs at once
+#                         and gets OOM kills)
 #   4 CPU-bound tasks     alloc.py 16 --cpu 3               (3 s of CPU each)
 #   5 sleepers            sleep 8
 # BENCH_SCHED_WAVES waves (default 3: 45 tasks; a process start costs ~1.3 s of
@@ -84,7 +84,7 @@ EOF
 
 # The workload, one command per line (split into words by the submitting shell).
 sched_workload() {
-    local w i hog=$(( $(awk '/^MemTotal:/{print int($2 / 1024)}' /proc/meminfo) / 5 ))
+    local w i hog=$(( $(awk '/^MemTotal:/{print int($2 / 1024)}' /proc/meminfo) / 6 ))
     for w in $(seq 1 "$SCHED_WAVES"); do
         for i in 1 2 3 4 5 6; do echo "python3 /usr/local/bin/alloc.py $hog --rate 50 --hold 6"; done
         for i in 1 2 3 4; do echo "python3 /usr/local/bin/alloc.py 16 --cpu 3"; done

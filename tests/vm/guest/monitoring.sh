@@ -291,19 +291,32 @@ time.sleep(60)')
     fi
     note "systemd-run in the task: $(tail -2 "$STATE/logs/$e.log" 2>/dev/null | xargs) (moved: ${moved:-none})"
     loginctl disable-linger alice
+    # Measure the monitor's cost on a quiet host: the user manager's stop
+    # takes seconds of CPU under emulation.
+    wait_until 60 "alice's user manager has stopped" bash -c "! systemctl -q is-active user@$uid.service"
     # A task that prints megabytes per second: the monitor's cost does not
     # follow its output (no syscall per byte; new bytes are counted at most
-    # a few MiB per sample).
-    local loud d0 d1 hz scope_ms daemon_ms
+    # a few MiB per sample). What claudined spends anyway (host samples, the
+    # other tasks' readings) is measured over a quiet window after and
+    # taken off: under emulation the print's wall time varies 6-26 s with
+    # the kernel's dirty-page throttling in the slice (its memory budget
+    # bounds the dirtyable page cache), and that cost follows the clock,
+    # not the output.
+    local loud d0 d1 d2 hz scope_ms daemon_ms idle_ms t0 span_ms
+    local sl=/sys/fs/cgroup/claudine.slice
     hz=$(getconf CLK_TCK)
-    d0=$(awk '{print $14 + $15}' "/proc/$(main_pid)/stat")
+    d0=$(awk '{print $14 + $15}' "/proc/$(main_pid)/stat"); t0=$(now_ms)
     loud=$(submit alice -- sh -c 'yes claudine-monitor-test | head -c 50000000; sleep 3')
     wait_until 180 "a task printing 50 MB ends" is_terminal "$loud"
-    d1=$(awk '{print $14 + $15}' "/proc/$(main_pid)/stat")
+    d1=$(awk '{print $14 + $15}' "/proc/$(main_pid)/stat"); span_ms=$(( $(now_ms) - t0 ))
+    sleep 8    # the quiet window: a measurement, nothing is waited for
+    d2=$(awk '{print $14 + $15}' "/proc/$(main_pid)/stat")
     daemon_ms=$(( (d1 - d0) * 1000 / hz ))
+    idle_ms=$(( (d2 - d1) * 1000 / hz * span_ms / 8000 ))
     scope_ms=$(( $(task_json "$loud" | jq '.attempt_history[-1].usage.cpu_usage_usec // 0') / 1000 ))
-    note "claudined used ${daemon_ms} ms of CPU while the task (with its relay) used ${scope_ms} ms to print 50 MB"
-    check "... claudined used less than half of what the task did" test $((daemon_ms * 2)) -lt "$scope_ms"
+    note "claudined used ${daemon_ms} ms of CPU in ${span_ms} ms (${idle_ms} ms of it at its quiet rate) while the task (with its relay) used ${scope_ms} ms to print 50 MB; slice: $(grep -E '^(file|file_dirty) ' $sl/memory.stat | xargs)"
+    check "... claudined's cost beyond its quiet rate was less than half of what the task used" \
+        test $(( (daemon_ms - idle_ms) * 2 )) -lt "$scope_ms"
     ctl alice --json events --task "$loud"
     check_no_match "... and it never looked stalled" 'task:stalled' "$OUT"
     # Events and the metrics history survive a restart; the history goes on.
