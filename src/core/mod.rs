@@ -36,7 +36,7 @@ pub use limits::Limits;
 pub use memwatch::{MemWatch, MemoryChange, MemoryPolicy};
 pub use queue::ReadyQueue;
 pub use recovery::{recover, Evidence, Recovery};
-pub use reserve::{admit_memory, Ledger, MemoryVerdict, ReservePolicy};
+pub use reserve::{Ledger, ReservePolicy};
 pub use stall::{StallChange, StallPolicy, StallWatch};
 pub use task::{
     parse_unit_name, unit_name, Active, NewTask, Outcome, Priority, Status, StatusFields, Task,

@@ -5,25 +5,21 @@
 //! MemAvailable alone would start a whole burst before any of it allocates.
 //! So each started task holds an *expected footprint* in a [`Ledger`] until
 //! its real usage has been seen and has settled; admission
-//! ([`admit_memory`]) counts what is still reserved together with real usage
-//! (MemAvailable already holds the latter).
+//! (`scheduler::decide`) counts what is still reserved together with real
+//! usage (MemAvailable and the slice's `memory.current` already hold the
+//! latter).
 //!
 //! The expected footprint ([`expected_footprint`]) is the task's request
 //! (`--memory`), else what finished tasks of the same kind (command, user,
 //! directory) peaked at ([`learned_peak`]), else [`default_footprint`].
 //!
-//! No task is ever stuck behind the rule: when no task of ours runs, nothing
-//! we wait for can free memory, so the head starts if it fits alone
-//! ([`fits_alone`]: expected ≤ MemTotal − reserve), whatever MemAvailable
-//! says. A task that does not fit alone never fits and is refused at submit.
-//!
 //! The ledger is only as good as the estimates: with estimates k× too low a
-//! burst can reach base + k × (MemTotal − base − reserve) before any task
-//! settles (see `reserve_sim_tests.rs`); the tasks' kernel limits and the
-//! slice budget handle that case, and learned peaks correct the estimate.
+//! burst can pass the room by up to k× before any task settles (see
+//! `scheduler_sim_tests.rs`); the slice budget and the tasks' kernel limits
+//! handle that case, an outgrown reservation doubles, and learned peaks
+//! correct the estimate.
 
 use super::task::TaskId;
-use super::units::format_bytes;
 use std::collections::BTreeMap;
 
 const MIB: u64 = 1 << 20;
@@ -198,75 +194,6 @@ impl Ledger {
     }
 }
 
-/// Whether the head of the queue may start, as far as memory goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemoryVerdict {
-    Start,
-    /// `free` is MemAvailable less what is still reserved; `needs` the
-    /// task's expected footprint, on top of the `reserve` kept for the host.
-    Wait {
-        short_by: u64,
-        free: u64,
-        needs: u64,
-        reserve: u64,
-    },
-}
-
-impl MemoryVerdict {
-    /// Why the task waits, in words: `waiting for memory: 0.8 GiB free,
-    /// needs 3 GiB + 1 GiB reserve`. Empty for [`MemoryVerdict::Start`].
-    pub fn describe(&self) -> String {
-        match *self {
-            MemoryVerdict::Start => String::new(),
-            MemoryVerdict::Wait {
-                free,
-                needs,
-                reserve,
-                ..
-            } => format!(
-                "waiting for memory: {} free, needs {} + {} reserve",
-                format_bytes(free),
-                format_bytes(needs),
-                format_bytes(reserve)
-            ),
-        }
-    }
-}
-
-/// Start iff MemAvailable less what is still reserved leaves room for the
-/// task's expected footprint plus the host's reserve.
-pub fn admit_memory(
-    mem_available: u64,
-    reserve_bytes: u64,
-    outstanding: u64,
-    expected: u64,
-) -> MemoryVerdict {
-    let free = mem_available.saturating_sub(outstanding);
-    let wanted = expected.saturating_add(reserve_bytes);
-    if free >= wanted {
-        MemoryVerdict::Start
-    } else {
-        MemoryVerdict::Wait {
-            short_by: wanted - free,
-            free,
-            needs: expected,
-            reserve: reserve_bytes,
-        }
-    }
-}
-
-/// Whether a task could ever start: its expected footprint fits in
-/// MemTotal less the reserve. When no task of ours runs, a head that fits
-/// alone starts whatever [`admit_memory`] says (nothing we could wait for
-/// would free memory); one that does not is refused at submit.
-pub fn fits_alone(mem_total: u64, reserve_bytes: u64, expected: u64) -> bool {
-    expected <= mem_total.saturating_sub(reserve_bytes)
-}
-
 #[cfg(test)]
 #[path = "reserve_tests.rs"]
 mod tests;
-
-#[cfg(test)]
-#[path = "reserve_sim_tests.rs"]
-mod sim_tests;

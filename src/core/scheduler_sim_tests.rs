@@ -2,11 +2,12 @@
 //!
 //! Stepped every 250 ms (one host sample per step, so at most one start per
 //! step, as in the daemon): a host of 16 GiB with 2 GiB used by others and a
-//! 1 GiB reserve; the tasks' slice is capped at RAM less the reserve. A job's
-//! usage grows linearly to its true peak over `grow_ms`, holds until `run_ms`
-//! ends. Each step: finished jobs leave (their peak is learned for their
+//! 1 GiB reserve; admission plans for RAM less the reserve, the slice is
+//! capped half the reserve above (MemoryMax; MemoryHigh throttling below it
+//! is not modelled). A job's usage grows linearly to its true peak over
+//! `grow_ms`, holds until `run_ms` ends. Each step: finished jobs leave (their peak is learned for their
 //! kind), running ones are observed by the [`Ledger`], the kernel kills the
-//! newest task if the slice passes its ceiling (counted as an OOM kill), the
+//! newest task if the slice passes its MemoryMax (counted as an OOM kill), the
 //! host runs out of memory if everything together passes RAM (counted too),
 //! then the real [`ReadyQueue`], [`order`] and [`decide`] start what they
 //! allow, each start reserving the job's expected footprint: its request
@@ -26,8 +27,9 @@ const BASE: u64 = 2 * GIB;
 const RESERVE: u64 = GIB;
 const CEILING: u64 = TOTAL - RESERVE;
 
-/// A simulated host: RAM, what others use, the reserve; the tasks' slice
-/// is capped at RAM less the reserve.
+/// A simulated host: RAM, what others use, the reserve; admission plans for
+/// a ceiling of RAM less the reserve, the tasks' slice is killed in past
+/// half the reserve above it.
 #[derive(Debug, Clone, Copy)]
 struct Host {
     total: u64,
@@ -122,7 +124,9 @@ fn simulate(policy: &SchedPolicy, jobs: &[Job]) -> Report {
 fn simulate_on(host: Host, runner: Runner, policy: &SchedPolicy, jobs: &[Job]) -> Report {
     let (total, base, reserve, ceiling) = (host.total, host.base, host.reserve, host.ceiling());
     let slice_max = match runner {
-        Runner::Claudine => ceiling,
+        // MemoryMax: half the reserve above the ceiling (MemoryHigh, where
+        // the kernel throttles; not modelled: growth goes on unslowed).
+        Runner::Claudine => ceiling + reserve / 2,
         Runner::Fixed(_) => u64::MAX,
     };
     let mut fifo: std::collections::VecDeque<TaskId> = Default::default();

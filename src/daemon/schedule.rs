@@ -257,10 +257,12 @@ impl Actor {
             .map(|p| p.some.avg10);
     }
 
-    /// Give the tasks' slice its budget: `MemoryMax` = RAM less the reserve
-    /// (the tasks together can never take the host's reserve, whatever the
-    /// estimates), `MemoryHigh` a twentieth below (the kernel reclaims and
-    /// slows the tasks before it has to kill one).
+    /// Give the tasks' slice its budget: `MemoryHigh` = RAM less the reserve,
+    /// the ceiling admission plans for: past it the kernel reclaims the
+    /// tasks' page cache and slows their allocations (their own pressure
+    /// rises, and admission stops on it) instead of killing; `MemoryMax` half
+    /// the reserve above, the hard stop: whatever the estimates, the tasks
+    /// together never take the host's last half of its reserve.
     pub async fn apply_slice_budget(&self) {
         let ceiling = self.sched.ceiling;
         if ceiling == 0 {
@@ -271,9 +273,10 @@ impl Actor {
             );
             return;
         }
+        let max = ceiling.saturating_add(self.cfg.reserve_bytes() / 2);
         let props = crate::systemd::ScopeProperties {
-            memory_max: Some(ceiling),
-            memory_high: Some(ceiling - ceiling / 20),
+            memory_max: Some(max),
+            memory_high: Some(ceiling),
             ..Default::default()
         };
         match self
@@ -282,10 +285,8 @@ impl Actor {
             .await
         {
             Ok(()) => tracing::info!(
-                "{}: MemoryMax={} MemoryHigh={} (RAM {} less the {} reserve)",
+                "{}: MemoryHigh={ceiling} (RAM {} less the {} reserve) MemoryMax={max} (half the reserve above)",
                 crate::systemd::SLICE,
-                ceiling,
-                ceiling - ceiling / 20,
                 format_bytes(self.sched.mem_total),
                 format_bytes(self.cfg.reserve_bytes())
             ),

@@ -28,10 +28,10 @@ sec_autoscale() {
     local total ceiling
     total=$(mem_total)
     ceiling=$((total - GIB))
-    check_eq "claudine.slice: MemoryMax = RAM less the 1 GiB reserve" "$ceiling" \
-        "$(systemctl show -P MemoryMax claudine.slice)"
-    check_eq "... MemoryHigh a twentieth below" "$((ceiling - ceiling / 20))" \
+    check_eq "claudine.slice: MemoryHigh = RAM less the 1 GiB reserve (throttle there)" "$ceiling" \
         "$(systemctl show -P MemoryHigh claudine.slice)"
+    check_eq "... MemoryMax half the reserve above (the hard stop)" "$((ceiling + GIB / 2))" \
+        "$(systemctl show -P MemoryMax claudine.slice)"
     ctl alice submit --min-memory 64G -- true
     check_eq "--min-memory 64G on a $((total >> 20)) MiB guest: refused (exit 1)" 1 "$RC"
     check_match "... saying why, with the figures" 'min-memory 64 GiB can never be met here: tasks may use at most' "$ERR"
