@@ -32,12 +32,53 @@ pub fn default_footprint(ceiling_bytes: u64) -> u64 {
     (ceiling_bytes / 5).clamp(64 * MIB, GIB)
 }
 
-/// What a task is expected to use: its request wins, then what tasks of the
-/// same kind used, then the default.
-pub fn expected_footprint(requested: Option<u64>, learned: Option<u64>, ceiling_bytes: u64) -> u64 {
-    requested
-        .or(learned)
-        .unwrap_or_else(|| default_footprint(ceiling_bytes))
+/// Where an expected footprint comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The task's `--memory`.
+    Request,
+    /// What ended tasks of the same kind peaked at.
+    Learned,
+    /// A task of the same kind that is running now outgrew the default.
+    Running,
+    Default,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Request => "request",
+            Source::Learned => "learned",
+            Source::Running => "running",
+            Source::Default => "default",
+        }
+    }
+}
+
+/// What a task is expected to use: the higher of its request and what its
+/// kind was learned to use; with neither, the default, or more when a task
+/// of the same kind is running and has outgrown its reservation
+/// (`running`: [`Ledger::evidence`]). A burst of one unknown command thus
+/// stops starting on the default as soon as the first of it is seen to
+/// need more; the running evidence only ever raises the default.
+pub fn expected_footprint(
+    requested: Option<u64>,
+    learned: Option<u64>,
+    running: Option<u64>,
+    ceiling_bytes: u64,
+) -> (u64, Source) {
+    match (requested, learned) {
+        (Some(r), Some(l)) if l > r => (l, Source::Learned),
+        (Some(r), _) => (r, Source::Request),
+        (None, Some(l)) => (l, Source::Learned),
+        (None, None) => {
+            let d = default_footprint(ceiling_bytes);
+            match running {
+                Some(r) if r > d => (r, Source::Running),
+                _ => (d, Source::Default),
+            }
+        }
+    }
 }
 
 /// The 90th percentile (nearest rank) of the recent `memory.peak` of
@@ -89,6 +130,8 @@ impl Default for ReservePolicy {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Entry {
+    /// The expected footprint it started with.
+    first: u64,
     reserved: u64,
     reserved_ms: i64,
     /// The highest usage seen.
@@ -118,6 +161,7 @@ impl Ledger {
     /// entry (a new attempt starts from nothing).
     pub fn reserve(&mut self, id: TaskId, bytes: u64, now_ms: i64) {
         let entry = Entry {
+            first: bytes,
             reserved: bytes,
             reserved_ms: now_ms,
             peak: 0,
@@ -171,6 +215,14 @@ impl Ledger {
             .filter(|e| !e.settled)
             .map(|e| e.reserved.saturating_sub(e.peak))
             .sum()
+    }
+
+    /// What a running task that outgrew its first reservation says of its
+    /// kind: its current reservation (twice its usage) while unsettled, its
+    /// peak once settled; `None` if it stayed within its estimate.
+    pub fn evidence(&self, id: TaskId) -> Option<u64> {
+        let e = self.entries.get(&id)?;
+        (e.first > 0 && e.peak >= e.first).then_some(if e.settled { e.peak } else { e.reserved })
     }
 
     /// Whether the entry holds no more than its real usage; `false` for an

@@ -15,14 +15,48 @@ fn default_is_a_fifth_of_the_ceiling_between_64_mib_and_1_gib() {
 }
 
 #[test]
-fn request_wins_then_learned_then_default() {
+fn request_wins_then_learned_then_running_evidence_then_default() {
+    let ex = |r, l, run, c| expected_footprint(r, l, run, c);
     assert_eq!(
-        expected_footprint(Some(3 * GIB), Some(GIB), 16 * GIB),
-        3 * GIB
+        ex(Some(3 * GIB), Some(GIB), None, 16 * GIB),
+        (3 * GIB, Source::Request)
     );
-    assert_eq!(expected_footprint(None, Some(2 * GIB), 16 * GIB), 2 * GIB);
-    assert_eq!(expected_footprint(None, None, 16 * GIB), GIB);
-    assert_eq!(expected_footprint(None, None, 2 * GIB), 2 * GIB / 5);
+    assert_eq!(
+        ex(Some(GIB), Some(2 * GIB), None, 16 * GIB),
+        (2 * GIB, Source::Learned)
+    );
+    assert_eq!(
+        ex(None, Some(2 * GIB), Some(9 * GIB), 16 * GIB),
+        (2 * GIB, Source::Learned)
+    );
+    assert_eq!(ex(None, None, None, 16 * GIB), (GIB, Source::Default));
+    assert_eq!(
+        ex(None, None, None, 2 * GIB),
+        (2 * GIB / 5, Source::Default)
+    );
+    // A running task of the kind outgrew the default: that, not the default.
+    assert_eq!(
+        ex(None, None, Some(3 * GIB), 16 * GIB),
+        (3 * GIB, Source::Running)
+    );
+    // Running evidence only ever raises the default.
+    assert_eq!(ex(None, None, Some(MIB), 16 * GIB), (GIB, Source::Default));
+}
+
+#[test]
+fn an_outgrown_entry_is_evidence_for_its_kind() {
+    let mut l = Ledger::new(ReservePolicy::default());
+    l.reserve(1, 400 * MIB, 0);
+    l.observe(1, 100 * MIB, 1000);
+    assert_eq!(l.evidence(1), None, "within its estimate");
+    l.observe(1, 500 * MIB, 2000);
+    assert_eq!(l.evidence(1), Some(1000 * MIB), "outgrown: twice its usage");
+    for t in 3..40 {
+        l.observe(1, 500 * MIB, t * 1000);
+    }
+    assert!(l.is_settled(1));
+    assert_eq!(l.evidence(1), Some(500 * MIB), "settled: its peak");
+    assert_eq!(l.evidence(2), None);
 }
 
 #[test]

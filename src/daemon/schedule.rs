@@ -10,7 +10,7 @@
 use super::actor::{now_ms, Actor};
 use super::launch;
 use crate::core::learn::{kind_of, Learned};
-use crate::core::reserve::{default_footprint, Ledger, ReservePolicy};
+use crate::core::reserve::{expected_footprint, Ledger, ReservePolicy};
 use crate::core::scheduler::{
     decide, estimate_start_ms, never_fits, order, smooth_cpu, Budget, Candidate, Decision, Hold,
     HostView, Load,
@@ -48,6 +48,9 @@ pub struct SchedState {
     pub blocked: HashMap<TaskId, String>,
     /// Why nothing starts, for every task (the last decision's).
     pub global: Option<String>,
+    /// Per kind, what its running tasks that outgrew their reservation say
+    /// it needs ([`Ledger::evidence`]), as of the last decision.
+    pub running_evidence: HashMap<String, u64>,
 }
 
 impl SchedState {
@@ -87,22 +90,37 @@ impl Actor {
         self.expected_memory_why(t).0
     }
 
-    /// The same, and where it comes from: `request`, `learned` or `default`.
+    /// The same, and where it comes from: `request`, `learned`, `running`,
+    /// `default` or `memory-max`.
     pub(super) fn expected_memory_why(&self, t: &Task) -> (u64, &'static str) {
-        let learned = self
-            .sched
-            .learned
-            .peak(&kind_of(t.owner_uid, &t.cwd, &t.argv));
-        let (expected, why) = match (t.limits.memory_request, learned) {
-            (Some(r), Some(l)) if l > r => (l, "learned"),
-            (Some(r), _) => (r, "request"),
-            (None, Some(l)) => (l, "learned"),
-            (None, None) => (default_footprint(self.sched.ceiling), "default"),
-        };
+        let kind = kind_of(t.owner_uid, &t.cwd, &t.argv);
+        let (expected, why) = expected_footprint(
+            t.limits.memory_request,
+            self.sched.learned.peak(&kind),
+            self.sched.running_evidence.get(&kind).copied(),
+            self.sched.ceiling,
+        );
         match t.limits.memory_max {
             Some(max) if max < expected => (max, "memory-max"),
-            _ => (expected, why),
+            _ => (expected, why.as_str()),
         }
+    }
+
+    /// What the running tasks that outgrew their reservations say of their
+    /// kinds (the highest per kind).
+    fn gather_running_evidence(&mut self) {
+        let mut by_kind: HashMap<String, u64> = HashMap::new();
+        for id in &self.active {
+            let (Some(bytes), Some(t)) = (self.sched.ledger.evidence(*id), self.tasks.get(id))
+            else {
+                continue;
+            };
+            let e = by_kind
+                .entry(kind_of(t.owner_uid, &t.cwd, &t.argv))
+                .or_default();
+            *e = (*e).max(bytes);
+        }
+        self.sched.running_evidence = by_kind;
     }
 
     /// Start queued tasks while the scheduler allows.
@@ -117,6 +135,7 @@ impl Actor {
                 self.wait_reason = None;
                 return;
             }
+            self.gather_running_evidence();
             let (decision, candidates) = self.admission(now);
             self.counters.decision(&decision);
             self.sched.hold = decision.hold;

@@ -121,6 +121,7 @@ where
         let why = match why.as_str() {
             "request" => "its --memory",
             "learned" => "learned from past runs of the same command, user and directory",
+            "running" => "a running task of the same command, user and directory needs that much",
             "default" => "the default for a command never seen",
             "memory-max" => "its --memory-max",
             other => other,
