@@ -74,13 +74,14 @@ fn main() {
             .iter()
             .map(|&id| {
                 let kind = kind_of(owner_of(id as u64), "/home/u/src", argv_of(id as u64));
+                let learnt = learned.peak(&kind);
                 Candidate {
                     id,
                     owner: owner_of(id as u64),
-                    expected: learned
-                        .peak(&kind)
-                        .unwrap_or_else(|| default_footprint(ceiling)),
+                    expected: learnt.unwrap_or_else(|| default_footprint(ceiling)),
                     min_memory: None,
+                    unknown: learnt.is_none(),
+                    probe: None,
                 }
             })
             .collect();

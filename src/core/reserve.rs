@@ -24,6 +24,11 @@ use std::collections::BTreeMap;
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
+/// The longest a task of an unknown kind holds the others of its kind.
+pub const PROBE_MAX_MS: i64 = 60_000;
+/// A task of an unknown kind whose usage has not grown for this long has
+/// shown its size, for now.
+pub const PROBE_QUIET_MS: i64 = 2_000;
 
 /// The footprint of a task nothing is known about: a fifth of the memory
 /// ceiling (so a burst on a small host still runs five at once), at most
@@ -132,6 +137,8 @@ impl Default for ReservePolicy {
 struct Entry {
     /// The expected footprint it started with.
     first: u64,
+    /// That footprint was the default: nothing was known of its kind.
+    unknown: bool,
     reserved: u64,
     reserved_ms: i64,
     /// The highest usage seen.
@@ -160,8 +167,19 @@ impl Ledger {
     /// A task started, expected to use `bytes`. Reserving again replaces the
     /// entry (a new attempt starts from nothing).
     pub fn reserve(&mut self, id: TaskId, bytes: u64, now_ms: i64) {
+        self.reserve_as(id, bytes, false, now_ms);
+    }
+
+    /// A task started on the default footprint: nothing is known of its
+    /// kind; see [`Ledger::probing`].
+    pub fn reserve_unknown(&mut self, id: TaskId, bytes: u64, now_ms: i64) {
+        self.reserve_as(id, bytes, true, now_ms);
+    }
+
+    fn reserve_as(&mut self, id: TaskId, bytes: u64, unknown: bool, now_ms: i64) {
         let entry = Entry {
             first: bytes,
+            unknown,
             reserved: bytes,
             reserved_ms: now_ms,
             peak: 0,
@@ -215,6 +233,23 @@ impl Ledger {
             .filter(|e| !e.settled)
             .map(|e| e.reserved.saturating_sub(e.peak))
             .sum()
+    }
+
+    /// Whether a task started on the default is still showing its size:
+    /// grown within the last `quiet_ms` (or not seen yet), not yet past its
+    /// reservation (from there [`Ledger::evidence`] speaks for it), not
+    /// settled, and started less than `PROBE_MAX_MS` ago (a task whose
+    /// usage cannot be read holds nobody for long). Others of its kind
+    /// wait for it instead of starting on the default together (Buck2
+    /// admits one action at a time while uncertain, for the same reason).
+    pub fn probing(&self, id: TaskId, now_ms: i64, quiet_ms: i64) -> bool {
+        self.entries.get(&id).is_some_and(|e| {
+            e.unknown
+                && !e.settled
+                && e.peak < e.first
+                && now_ms - e.reserved_ms < PROBE_MAX_MS
+                && e.grown.map_or(true, |(_, since)| now_ms - since < quiet_ms)
+        })
     }
 
     /// What a running task that outgrew its first reservation says of its

@@ -158,3 +158,32 @@ fn reserving_again_starts_a_new_entry() {
     l.reserve(2, 0, 0);
     assert!(l.is_settled(2));
 }
+
+#[test]
+fn a_task_of_an_unknown_kind_probes_until_it_stops_growing_or_outgrows() {
+    let q = PROBE_QUIET_MS;
+    let mut l = Ledger::new(ReservePolicy::default());
+    l.reserve_unknown(1, GIB, 0);
+    l.reserve(2, GIB, 0);
+    assert!(l.probing(1, 100, q), "not seen yet");
+    assert!(!l.probing(2, 100, q), "a known kind never probes");
+    l.observe(1, 100 * MIB, 1_000);
+    l.observe(1, 300 * MIB, 2_000);
+    assert!(l.probing(1, 2_500, q), "growing");
+    l.observe(1, 301 * MIB, 3_000);
+    assert!(l.probing(1, 3_000, q));
+    l.observe(1, 302 * MIB, 4_000);
+    assert!(
+        !l.probing(1, 4_000, q),
+        "flat for 2 s: its size is shown, for now"
+    );
+    // One that outgrows its reservation speaks through evidence instead.
+    l.reserve_unknown(3, 100 * MIB, 0);
+    l.observe(3, 150 * MIB, 500);
+    assert!(!l.probing(3, 600, q));
+    assert_eq!(l.evidence(3), Some(300 * MIB));
+    // One never read holds the others for PROBE_MAX_MS at most.
+    l.reserve_unknown(4, GIB, 0);
+    assert!(l.probing(4, PROBE_MAX_MS - 1, q));
+    assert!(!l.probing(4, PROBE_MAX_MS, q));
+}

@@ -115,6 +115,14 @@ pub struct Candidate {
     pub expected: u64,
     /// `--min-memory`: never start with less free than this.
     pub min_memory: Option<u64>,
+    /// `expected` is the default: nothing is known of its kind.
+    pub unknown: bool,
+    /// Its expected footprint is the default, and a task of its kind that
+    /// started on the default is still growing
+    /// ([`crate::core::reserve::Ledger::probing`]): it waits for that one to
+    /// show its size. A command never seen starts one task at a time until
+    /// then.
+    pub probe: Option<TaskId>,
 }
 
 /// The first candidate has waited for memory since `since_ms`.
@@ -292,6 +300,15 @@ pub fn decide(
                     .push((c.id, format!("held: user quota ({n} of {q} running)")));
                 continue;
             }
+        }
+        if let Some(p) = c.probe {
+            decision.blocked.push((
+                c.id,
+                format!(
+                    "waiting for task {p}, of the same command, to show how much memory it needs"
+                ),
+            ));
+            continue;
         }
         match memory(policy, host, budget, load, c) {
             None => {

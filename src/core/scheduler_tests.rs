@@ -36,6 +36,8 @@ fn cand(id: TaskId, expected: u64) -> Candidate {
         owner: 1000,
         expected,
         min_memory: None,
+        unknown: false,
+        probe: None,
     }
 }
 
@@ -330,4 +332,26 @@ fn estimate_and_smoothing() {
     assert!(s > 10.0 && s < 12.0, "{s}");
     let s = smooth_cpu(Some(0.0), 100.0, 20_000, 2000);
     assert!(s > 99.0, "{s}");
+}
+
+#[test]
+fn a_task_of_a_kind_still_being_probed_waits_and_others_pass() {
+    let c = [
+        Candidate {
+            unknown: true,
+            probe: Some(7),
+            ..cand(1, GIB)
+        },
+        cand(2, GIB),
+    ];
+    let d = decide_now(&host(8 * GIB), &budget(), &running(1), &c);
+    assert_eq!(d.start, Some(2));
+    assert_eq!(
+        d.blocked[0],
+        (
+            1,
+            "waiting for task 7, of the same command, to show how much memory it needs".into()
+        )
+    );
+    assert_eq!(d.hold, None, "a probe wait holds no line");
 }

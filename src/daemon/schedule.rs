@@ -10,7 +10,7 @@
 use super::actor::{now_ms, Actor};
 use super::launch;
 use crate::core::learn::{kind_of, Learned};
-use crate::core::reserve::{expected_footprint, Ledger, ReservePolicy};
+use crate::core::reserve::{expected_footprint, Ledger, ReservePolicy, Source, PROBE_QUIET_MS};
 use crate::core::scheduler::{
     decide, estimate_start_ms, never_fits, order, smooth_cpu, Budget, Candidate, Decision, Hold,
     HostView, Load,
@@ -51,6 +51,9 @@ pub struct SchedState {
     /// Per kind, what its running tasks that outgrew their reservation say
     /// it needs ([`Ledger::evidence`]), as of the last decision.
     pub running_evidence: HashMap<String, u64>,
+    /// Per kind, a running task started on the default that is still
+    /// showing its size ([`Ledger::probing`]), as of the last decision.
+    pub probing: HashMap<String, TaskId>,
 }
 
 impl SchedState {
@@ -83,44 +86,55 @@ impl Actor {
         self.sched.learned.record(kind, peak, run_ms);
     }
 
-    /// What a task is expected to use: the higher of its request and what
-    /// its kind was learned to use, else the default; never above its hard
-    /// limit.
-    pub(super) fn expected_memory(&self, t: &Task) -> u64 {
-        self.expected_memory_why(t).0
+    /// What a task is expected to use (the higher of its request and what
+    /// its kind was learned to use, else what a running task of its kind
+    /// was seen to need, else the default; never above its hard limit), and
+    /// where that comes from: `request`, `learned`, `running`, `default` or
+    /// `memory-max`.
+    pub(super) fn expected_memory_why(&self, t: &Task) -> (u64, &'static str) {
+        let (bytes, source) = self.expected_for(t, &kind_of(t.owner_uid, &t.cwd, &t.argv));
+        (bytes, source.map_or("memory-max", Source::as_str))
     }
 
-    /// The same, and where it comes from: `request`, `learned`, `running`,
-    /// `default` or `memory-max`.
-    pub(super) fn expected_memory_why(&self, t: &Task) -> (u64, &'static str) {
-        let kind = kind_of(t.owner_uid, &t.cwd, &t.argv);
-        let (expected, why) = expected_footprint(
+    /// The expected footprint of `t`, of kind `kind`, and its source
+    /// (`None`: capped at its `--memory-max`).
+    fn expected_for(&self, t: &Task, kind: &str) -> (u64, Option<Source>) {
+        let (expected, source) = expected_footprint(
             t.limits.memory_request,
-            self.sched.learned.peak(&kind),
-            self.sched.running_evidence.get(&kind).copied(),
+            self.sched.learned.peak(kind),
+            self.sched.running_evidence.get(kind).copied(),
             self.sched.ceiling,
         );
         match t.limits.memory_max {
-            Some(max) if max < expected => (max, "memory-max"),
-            _ => (expected, why.as_str()),
+            Some(max) if max < expected => (max, None),
+            _ => (expected, Some(source)),
         }
     }
 
-    /// What the running tasks that outgrew their reservations say of their
-    /// kinds (the highest per kind).
-    fn gather_running_evidence(&mut self) {
+    /// What the running tasks say of their kinds: the most those that
+    /// outgrew their reservation were seen to need, and which ones started
+    /// on the default are still showing their size.
+    fn gather_running_evidence(&mut self, now: i64) {
         let mut by_kind: HashMap<String, u64> = HashMap::new();
+        let mut probing: HashMap<String, TaskId> = HashMap::new();
+        let ledger = &self.sched.ledger;
         for id in &self.active {
-            let (Some(bytes), Some(t)) = (self.sched.ledger.evidence(*id), self.tasks.get(id))
-            else {
+            let evidence = ledger.evidence(*id);
+            let probe = ledger.probing(*id, now, PROBE_QUIET_MS);
+            let Some(t) = self.tasks.get(id).filter(|_| evidence.is_some() || probe) else {
                 continue;
             };
-            let e = by_kind
-                .entry(kind_of(t.owner_uid, &t.cwd, &t.argv))
-                .or_default();
-            *e = (*e).max(bytes);
+            let kind = kind_of(t.owner_uid, &t.cwd, &t.argv);
+            if let Some(bytes) = evidence {
+                let e = by_kind.entry(kind.clone()).or_default();
+                *e = (*e).max(bytes);
+            }
+            if probe {
+                probing.insert(kind, *id);
+            }
         }
         self.sched.running_evidence = by_kind;
+        self.sched.probing = probing;
     }
 
     /// Start queued tasks while the scheduler allows.
@@ -135,7 +149,7 @@ impl Actor {
                 self.wait_reason = None;
                 return;
             }
-            self.gather_running_evidence();
+            self.gather_running_evidence(now);
             let (decision, candidates) = self.admission(now);
             self.counters.decision(&decision);
             self.sched.hold = decision.hold;
@@ -150,16 +164,20 @@ impl Actor {
                 return;
             }
             let Some(id) = decision.start else { return };
-            let expected = candidates
+            let (expected, unknown) = candidates
                 .iter()
                 .find(|c| c.id == id)
-                .map_or(0, |c| c.expected);
+                .map_or((0, false), |c| (c.expected, c.unknown));
             let task = self.tasks[&id].clone();
             let running_before = self.active.len();
             match launch::launch(self, task) {
                 launch::Launched::Yes => {
                     let now = now_ms();
-                    self.sched.ledger.reserve(id, expected, now);
+                    if unknown {
+                        self.sched.ledger.reserve_unknown(id, expected, now);
+                    } else {
+                        self.sched.ledger.reserve(id, expected, now);
+                    }
                     if decision.crosses_soft_max {
                         self.over_soft_max(id, running_before + 1);
                     }
@@ -202,11 +220,20 @@ impl Actor {
         let candidates: Vec<Candidate> = ids
             .iter()
             .filter_map(|id| self.tasks.get(id))
-            .map(|t| Candidate {
-                id: t.id,
-                owner: t.owner_uid,
-                expected: self.expected_memory(t),
-                min_memory: t.limits.min_memory,
+            .map(|t| {
+                let kind = kind_of(t.owner_uid, &t.cwd, &t.argv);
+                let (expected, source) = self.expected_for(t, &kind);
+                let unknown = source == Some(Source::Default);
+                Candidate {
+                    id: t.id,
+                    owner: t.owner_uid,
+                    expected,
+                    min_memory: t.limits.min_memory,
+                    unknown,
+                    probe: unknown
+                        .then(|| self.sched.probing.get(&kind).copied())
+                        .flatten(),
+                }
             })
             .collect();
         let load = Load {

@@ -69,6 +69,19 @@ sec_autoscale() {
     later=$(for i in $(jq -r '.[]' <<<"$queued_at_p0"); do [[ $(started_ms "$i") -gt $p0_start ]] && echo "$i"; done | wc -l)
     check_eq "the P0 started before every P1 still queued when it came ($(jq length <<<"$queued_at_p0") of them)" \
         "$(jq length <<<"$queued_at_p0")" "$later"
+
+    # A command never seen, no --memory: the first one probes; the others of
+    # its kind wait until it has shown its size (grown past the default of
+    # a fifth of the ceiling, here), then start on what it was seen to need.
+    local u=() gap
+    for i in 1 2 3; do u+=("$(submit alice -- "$ALLOC" 151 --rate 25 --hold 2)"); done
+    wait_until 30 "unknown command: the second waits for the first to show its size" \
+        bash -c "cd /home/alice && claudinectl status ${u[1]} | grep -q 'waiting for task ${u[0]}, of the same command, to show how much memory it needs'"
+    wait_until 120 "... all three end" all_terminal "${u[@]}"
+    check_eq "... all three succeeded" 3 "$(count_state succeeded "${u[@]}")"
+    gap=$(( $(started_ms "${u[1]}") - $(started_ms "${u[0]}") ))
+    note "the second started ${gap} ms after the first"
+    check "... the second started only once the first had grown (>= 3 s later)" test "$gap" -ge 3000
 }
 
 sec_fairshare() {
