@@ -24,8 +24,12 @@ use std::collections::BTreeMap;
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
-/// The longest a task of an unknown kind holds the others of its kind.
-pub const PROBE_MAX_MS: i64 = 60_000;
+/// The longest a task of an unknown kind holds the others of its kind: a
+/// command never seen starts at most one task per 5 s while the last one
+/// still grows (Buck2: one action per 3 s while uncertain). Long enough
+/// for a fast grower to pass the default (a 2 GiB host's 188 MiB at
+/// 50 MiB/s), short enough that a slow one costs a burst little.
+pub const PROBE_MAX_MS: i64 = 5_000;
 /// A task of an unknown kind whose usage has not grown for this long has
 /// shown its size, for now.
 pub const PROBE_QUIET_MS: i64 = 2_000;
@@ -238,8 +242,7 @@ impl Ledger {
     /// Whether a task started on the default is still showing its size:
     /// grown within the last `quiet_ms` (or not seen yet), not yet past its
     /// reservation (from there [`Ledger::evidence`] speaks for it), not
-    /// settled, and started less than `PROBE_MAX_MS` ago (a task whose
-    /// usage cannot be read holds nobody for long). Others of its kind
+    /// settled, and started less than [`PROBE_MAX_MS`] ago. Others of its kind
     /// wait for it instead of starting on the default together (Buck2
     /// admits one action at a time while uncertain, for the same reason).
     pub fn probing(&self, id: TaskId, now_ms: i64, quiet_ms: i64) -> bool {

@@ -120,8 +120,8 @@ pub struct Candidate {
     /// Its expected footprint is the default, and a task of its kind that
     /// started on the default is still growing
     /// ([`crate::core::reserve::Ledger::probing`]): it waits for that one to
-    /// show its size. A command never seen starts one task at a time until
-    /// then.
+    /// show its size: a command never seen starts at most one task per
+    /// 5 s while the last one grows.
     pub probe: Option<TaskId>,
 }
 

@@ -611,9 +611,10 @@ fn a_running_task_that_outgrew_the_default_speaks_for_its_kind() {
 fn an_unknown_burst_twice_the_default_is_not_killed_on_a_small_host() {
     // The suite's 2 GiB guest: the default (a fifth of the ceiling, 188 MiB)
     // is half of what the hogs need. The first hog of the kind probes: the
-    // others wait until it has grown past its reservation, then start on
-    // what it was seen to need. Without the probe, the first three start
-    // on the default within a second and pass the reserve for ~11 s.
+    // others wait until it has grown past its reservation (or for 5 s),
+    // then start on what it was seen to need. Without the probe, the first
+    // three start on the default within a second and pass the reserve for
+    // ~11 s.
     let small = Host {
         total: 1_950 * MIB,
         base: 330 * MIB,
