@@ -128,6 +128,21 @@ pub struct MemoryStat {
     pub pgmajfault: Option<u64>,
 }
 
+impl MemoryStat {
+    /// Of `current` (the cgroup's `memory.current`), what the kernel cannot
+    /// simply drop: all but the clean page cache. Shared memory (tmpfs) and
+    /// dirty or in-flight pages stay counted; without swap, anonymous memory
+    /// is never reclaimable. A slice whose tasks wrote gigabytes of logs is
+    /// full of cache the next task can have.
+    pub fn unreclaimable(&self, current: u64) -> u64 {
+        let pinned = self.shmem.unwrap_or(0)
+            + self.file_dirty.unwrap_or(0)
+            + self.file_writeback.unwrap_or(0);
+        let clean_cache = self.file.saturating_sub(pinned);
+        current.saturating_sub(clean_cache)
+    }
+}
+
 /// `cpu.stat`, in microseconds. The throttling figures exist only where the
 /// cpu controller is enabled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

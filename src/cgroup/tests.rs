@@ -293,3 +293,26 @@ fn memory_max_is_a_number_or_no_ceiling() {
         .to_string()
         .contains("memory.max"));
 }
+
+#[test]
+fn unreclaimable_is_current_less_the_clean_page_cache() {
+    let m = 1 << 20;
+    let stat = MemoryStat {
+        anon: 300 * m,
+        file: 600 * m,
+        shmem: Some(50 * m),
+        file_dirty: Some(100 * m),
+        file_writeback: Some(10 * m),
+        ..MemoryStat::default()
+    };
+    // 900 MiB in all; 440 MiB of it clean cache.
+    assert_eq!(stat.unreclaimable(900 * m), 460 * m);
+    // Figures read a moment apart never underflow.
+    assert_eq!(stat.unreclaimable(100 * m), 0);
+    let bare = MemoryStat {
+        anon: m,
+        file: 10 * m,
+        ..MemoryStat::default()
+    };
+    assert_eq!(bare.unreclaimable(11 * m), m);
+}

@@ -36,7 +36,8 @@ pub struct SchedState {
     pub learned: Learned,
     pub hold: Option<Hold>,
     pub cpu_smoothed: Option<f64>,
-    /// `memory.current` of the tasks' slice at the last host sample.
+    /// What the tasks' slice holds at the last host sample, less its clean
+    /// page cache (`memory.current` less what the kernel can drop).
     pub slice_usage: Option<u64>,
     /// The slice's `memory.pressure` (`some` avg10): our own tasks stalled
     /// on memory.
@@ -292,10 +293,15 @@ impl Actor {
         self.sched.ceiling = s.mem_total_bytes.saturating_sub(self.cfg.reserve_bytes());
         let slice = format!("/{}", crate::systemd::SLICE);
         let cg = self.cgroups.cgroup(&slice);
-        self.sched.slice_usage = cg
-            .as_ref()
-            .ok()
-            .and_then(|c| c.memory_current().ok().flatten());
+        // What the tasks hold that the kernel cannot simply drop: their
+        // clean page cache (logs, files read) is room for the next task.
+        self.sched.slice_usage = cg.as_ref().ok().and_then(|c| {
+            let current = c.memory_current().ok().flatten()?;
+            Some(match c.memory_stat().ok().flatten() {
+                Some(stat) => stat.unreclaimable(current),
+                None => current,
+            })
+        });
         self.sched.slice_pressure = cg
             .as_ref()
             .ok()

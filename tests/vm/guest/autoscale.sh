@@ -48,7 +48,8 @@ sec_autoscale() {
         ids+=("$(submit alice --memory 210M -- "$ALLOC" 200 --rate 100 --hold 4)")
     done
     wait_until 60 "the burst: some wait, saying why in words" \
-        bash -c "cd /root && claudinectl list --all | grep -Eq 'waiting: (waiting for memory: [0-9.]+ [KMG]i?B free, needs 210 MiB \\+ 1 GiB reserve|behind [0-9]+ P1 tasks?)'"
+        bash -c "cd /root && claudinectl list --all | grep -Eq 'waiting: (waiting for memory: ([0-9.]+ [KMG]i?B free, needs 210 MiB \\+ 1 GiB reserve|the tasks hold [0-9.]+ [KMG]i?B of their [0-9.]+ [KMG]i?B ceiling, needs 210 MiB)|behind [0-9]+ P1 tasks?)'" \
+        || detail "$(cd /root && claudinectl list --all | grep -o 'waiting: .*' | sort | uniq -c)"
     local queued_at_p0
     p0=$(submit alice --priority P0 --memory 110M -- "$ALLOC" 100 --rate 100 --hold 1)
     # The P1s still queued once the P0 is in the queue must all start after it.
