@@ -10,8 +10,12 @@
 //! `event_detail`), stall detection (`stall`), memory thresholds with
 //! hysteresis (`memwatch`), the two joined over one attempt (`watch`), the bounded metrics history (`history`) and the
 //! sizes and durations users type and read (`units`).
+//!
+//! Claude Code tasks: `claude_stream` reads the CLI's stream-json output
+//! into typed lines, folds them into a run's progress and judges its end.
 
 pub mod admission;
+pub mod claude_stream;
 pub mod event_detail;
 pub mod events;
 pub mod history;
