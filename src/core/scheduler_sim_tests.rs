@@ -504,34 +504,22 @@ fn bench_workload(waves: usize) -> Vec<Job> {
 fn bench_workload_on(host: Host, share: u64, waves: usize) -> Vec<Job> {
     let hog = host.total / share;
     let grow_ms = (hog / MIB) as i64 * 1000 / 50;
+    // (count, peak, grow_ms, run_ms, kind): hogs, CPU-bound, sleepers.
+    let classes = [
+        (6, hog, grow_ms, grow_ms + 7_000, 1),
+        (4, 16 * MIB, 1_000, 4_500, 2),
+        (5, 2 * MIB, 250, 8_500, 3),
+    ];
     let mut jobs = Vec::new();
     for _ in 0..waves {
-        for _ in 0..6 {
-            jobs.push(Job {
-                peak: hog,
+        for (n, peak, grow_ms, run_ms, kind) in classes {
+            jobs.extend((0..n).map(|_| Job {
+                peak,
                 grow_ms,
-                run_ms: grow_ms + 7_000,
-                kind: 1,
-                ..job(hog, 1)
-            });
-        }
-        for _ in 0..4 {
-            jobs.push(Job {
-                peak: 16 * MIB,
-                grow_ms: 1_000,
-                run_ms: 4_500,
-                kind: 2,
-                ..job(hog, 1)
-            });
-        }
-        for _ in 0..5 {
-            jobs.push(Job {
-                peak: 2 * MIB,
-                grow_ms: 250,
-                run_ms: 8_500,
-                kind: 3,
-                ..job(hog, 1)
-            });
+                run_ms,
+                kind,
+                ..job(peak, 1)
+            }));
         }
     }
     jobs
