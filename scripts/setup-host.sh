@@ -4,8 +4,9 @@
 #   apt:    build-essential pkg-config debhelper dpkg-dev fakeroot lintian curl
 #           ca-certificates python3 python3-prometheus-client (the metrics tests
 #           parse the endpoint's text with it; pip when python3 on PATH is not
-#           Debian's), and for the VM tests qemu-system-x86 mmdebstrap
-#           e2fsprogs (skipped with --no-vm)
+#           Debian's), nodejs npm when no npm is on PATH (scripts/fetch-claude.sh
+#           installs the Claude Code CLI with it), and for the VM tests
+#           qemu-system-x86 mmdebstrap e2fsprogs (skipped with --no-vm)
 #   Rust:   rustup (minimal profile + rustfmt, clippy) into ~/.cargo if cargo is
 #           not on PATH; the other scripts add ~/.cargo/bin to PATH themselves.
 # Uses sudo for apt-get when not run as root.
@@ -22,6 +23,9 @@ esac
 pkgs=(build-essential pkg-config debhelper dpkg-dev fakeroot lintian curl ca-certificates
     python3 python3-prometheus-client)
 ((vm)) && pkgs+=(qemu-system-x86 mmdebstrap e2fsprogs)
+# Gate npm on the command, not the package: NodeSource's nodejs ships its own
+# npm and conflicts with Debian's.
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 
 missing=()
 for p in "${pkgs[@]}"; do
