@@ -206,3 +206,7 @@ mod fixtures;
 #[cfg(test)]
 #[path = "claude_stream_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "claude_stream/recorded_tests.rs"]
+mod recorded_tests;
