@@ -6,8 +6,12 @@
 //! moves the process on its behalf. The sampler keeps, per task, the pids
 //! it saw in `cgroup.procs` with their start times; a pid that is no longer
 //! there but still runs, with the same start time (not a recycled pid), in
-//! another cgroup has escaped. Processes seen only between two samples go
-//! unnoticed; one that lives on outside is what matters, and it is found.
+//! another cgroup has escaped. A process moved out before any sample saw
+//! it in the scope is found too, as long as its parent is still in the
+//! scope: each sample also reads the children of the scope's processes
+//! (`systemd-run --user --scope CMD` from a task's shell is moved within
+//! milliseconds of its fork). One whose parent left or ended between two
+//! samples goes unnoticed.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,8 +29,8 @@ pub struct Escape {
 pub struct Containment {
     /// pid -> start time (clock ticks after boot, field 22 of `stat`).
     known: HashMap<u32, u64>,
-    /// The first look is done.
-    started: bool,
+    /// Escapes already reported: pid -> start time.
+    reported: HashMap<u32, u64>,
 }
 
 impl Containment {
@@ -34,22 +38,19 @@ impl Containment {
     /// `procs`: remember the new ones, and report those gone from it that
     /// still run elsewhere. `proc_root` is `/proc` (a directory in tests).
     ///
-    /// At the first look, a process may already have left (between the
-    /// task's start and its first sample): the children of the processes
-    /// in the scope that are not in it are checked once.
+    /// A process may also have left before any look saw it in the scope:
+    /// the children of the processes in the scope that are not in it are
+    /// checked at every look.
     pub fn update(&mut self, proc_root: &Path, scope: &str, procs: &[u32]) -> Vec<Escape> {
         let mut escaped = Vec::new();
-        if !self.started {
-            self.started = true;
-            for &pid in procs {
-                let path = proc_root.join(format!("{pid}/task/{pid}/children"));
-                let Ok(children) = std::fs::read_to_string(path) else {
-                    continue;
-                };
-                for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
-                    if !procs.contains(&child) {
-                        escaped.extend(outside(proc_root, scope, child));
-                    }
+        for &pid in procs {
+            let path = proc_root.join(format!("{pid}/task/{pid}/children"));
+            let Ok(children) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                if !procs.contains(&child) && !self.known.contains_key(&child) {
+                    escaped.extend(self.report(proc_root, scope, child));
                 }
             }
         }
@@ -67,10 +68,22 @@ impl Containment {
             if start_time(proc_root, pid) != Some(start) {
                 continue; // ended (or the pid was reused)
             }
-            escaped.extend(outside(proc_root, scope, pid));
+            escaped.extend(self.report(proc_root, scope, pid));
         }
         escaped.sort_by_key(|e| e.pid);
         escaped
+    }
+
+    /// `pid` as an escape if it runs outside `scope` and was not reported
+    /// before (the same pid with the same start time).
+    fn report(&mut self, proc_root: &Path, scope: &str, pid: u32) -> Option<Escape> {
+        let start = start_time(proc_root, pid)?;
+        if self.reported.get(&pid) == Some(&start) {
+            return None;
+        }
+        let e = outside(proc_root, scope, pid)?;
+        self.reported.insert(pid, start);
+        Some(e)
     }
 }
 
@@ -173,10 +186,32 @@ mod tests {
                 cgroup: "/elsewhere".into()
             }]
         );
-        assert!(
-            c.update(r, scope, &[20, 22]).is_empty(),
-            "only at the first look"
+        assert!(c.update(r, scope, &[20, 22]).is_empty(), "reported once");
+    }
+
+    #[test]
+    fn a_child_moved_out_between_two_looks_is_found_through_its_parent() {
+        // `systemd-run --user --scope` from the task's shell: forked and
+        // moved to the user's manager before any look saw it in the scope.
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let scope = "/claudine.slice/claudine-task-7.scope";
+        process(r, 30, 300, scope);
+        std::fs::create_dir_all(r.join("30/task/30")).unwrap();
+        std::fs::write(r.join("30/task/30/children"), "").unwrap();
+        let mut c = Containment::default();
+        assert!(c.update(r, scope, &[30]).is_empty());
+        let user = "/user.slice/user-1000.slice/user@1000.service/app.slice/run-r2.scope";
+        process(r, 31, 310, user);
+        std::fs::write(r.join("30/task/30/children"), "31").unwrap();
+        assert_eq!(
+            c.update(r, scope, &[30]),
+            [Escape {
+                pid: 31,
+                cgroup: user.into()
+            }]
         );
+        assert!(c.update(r, scope, &[30]).is_empty(), "reported once");
     }
 
     #[test]
