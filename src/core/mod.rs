@@ -12,12 +12,16 @@
 //! sizes and durations users type and read (`units`).
 //!
 //! Claude Code tasks: `claude_stream` reads the CLI's stream-json output
-//! into typed lines, folds them into a run's progress and judges its end.
+//! into typed lines, folds them into a run's progress and judges its end;
+//! `governor` decides when an account's Claude tasks may start (cooldowns
+//! after rate, overload and usage limits, holds while a sibling retries,
+//! budgets of tokens and cost, a global start rate).
 
 pub mod admission;
 pub mod claude_stream;
 pub mod event_detail;
 pub mod events;
+pub mod governor;
 pub mod history;
 pub mod learn;
 pub mod lifecycle;
