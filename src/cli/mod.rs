@@ -5,6 +5,8 @@
 //! - [`client`]: HTTP/1.1 + JSON over the Unix socket ([`crate::proto`]).
 //! - [`format`]: durations, quoting and other text helpers; [`spark`]:
 //!   sparklines; [`term`]: the terminal of a full-screen view (`top`).
+//! - [`conversation`]: a Claude Code task's stream-json log as a readable
+//!   conversation (`logs`).
 //! - [`error`] and [`exit`]: what can fail and the exit code it gives.
 //!
 //! [`main`] is the whole program; `src/bin/claudinectl.rs` only calls it.
@@ -13,6 +15,7 @@
 
 pub mod client;
 pub mod cmd;
+pub mod conversation;
 pub mod error;
 pub mod exit;
 pub mod format;

@@ -201,7 +201,7 @@ pub struct Malformed {
 }
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 #[cfg(test)]
 #[path = "claude_stream_tests.rs"]
