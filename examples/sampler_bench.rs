@@ -113,6 +113,7 @@ fn main() {
             attempt: 1,
             cgroup: format!("/claudine.slice/claudine-task-{id}.scope"),
             log: logs.join(format!("{id}.log")),
+            progress: None,
         });
     }
     let mut sampler = Sampler::new(

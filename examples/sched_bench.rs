@@ -82,6 +82,7 @@ fn main() {
                     min_memory: None,
                     unknown: learnt.is_none(),
                     probe: None,
+                    held: None,
                 }
             })
             .collect();

@@ -7,6 +7,7 @@ use crate::core::scheduler::SchedPolicy;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+pub mod claude;
 pub mod sched;
 pub use sched::{Profile, Sched};
 
@@ -55,6 +56,11 @@ pub struct Config {
     pub log_level: String,
     /// Where `claudine-supervise` is installed.
     pub supervisor: PathBuf,
+    /// The `claude` CLI every Claude Code task runs; `None`: each user's
+    /// own (their PATH, `~/.local/bin`).
+    pub claude_path: Option<String>,
+    /// The usage governor of Claude tasks (`claude_*` keys).
+    pub claude: claude::ClaudeConfig,
 }
 
 impl Default for Config {
@@ -82,6 +88,8 @@ impl Default for Config {
             state_dir: PathBuf::from("/var/lib/claudine"),
             log_level: "info".into(),
             supervisor: PathBuf::from("/usr/libexec/claudine/claudine-supervise"),
+            claude_path: None,
+            claude: claude::ClaudeConfig::default(),
         }
     }
 }
@@ -119,6 +127,15 @@ struct RawConfig {
     state_dir: Option<PathBuf>,
     log_level: Option<String>,
     supervisor: Option<PathBuf>,
+    claude_path: Option<PathBuf>,
+    claude_backoff: Option<String>,
+    claude_backoff_max: Option<String>,
+    claude_starts_per_minute: Option<i64>,
+    claude_burst: Option<i64>,
+    claude_budget_usd_per_hour: Option<f64>,
+    claude_budget_usd_per_day: Option<f64>,
+    claude_budget_tokens_per_hour: Option<i64>,
+    claude_budget_tokens_per_day: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -327,6 +344,30 @@ impl Config {
             }
             c.log_level = v;
         }
+        c.claude = claude::resolve(claude::RawClaude {
+            claude_backoff: raw.claude_backoff,
+            claude_backoff_max: raw.claude_backoff_max,
+            claude_starts_per_minute: raw.claude_starts_per_minute,
+            claude_burst: raw.claude_burst,
+            claude_budget_usd_per_hour: raw.claude_budget_usd_per_hour,
+            claude_budget_usd_per_day: raw.claude_budget_usd_per_day,
+            claude_budget_tokens_per_hour: raw.claude_budget_tokens_per_hour,
+            claude_budget_tokens_per_day: raw.claude_budget_tokens_per_day,
+        })
+        .map_err(|(key, problem)| bad(key, problem))?;
+        if let Some(v) = raw.claude_path {
+            match v.to_str() {
+                Some(p) if v.is_absolute() && !p.contains('\0') => {
+                    c.claude_path = Some(p.to_owned())
+                }
+                _ => {
+                    return Err(bad(
+                        "claude_path",
+                        format!("must be an absolute path, got {}", v.display()),
+                    ))
+                }
+            }
+        }
         Ok(c)
     }
 
@@ -392,6 +433,15 @@ pub const KEYS: &[&str] = &[
     "state_dir",
     "supervisor",
     "log_level",
+    "claude_path",
+    "claude_backoff",
+    "claude_backoff_max",
+    "claude_starts_per_minute",
+    "claude_burst",
+    "claude_budget_usd_per_hour",
+    "claude_budget_usd_per_day",
+    "claude_budget_tokens_per_hour",
+    "claude_budget_tokens_per_day",
 ];
 
 #[cfg(test)]
@@ -420,6 +470,8 @@ mod tests {
             Config {
                 metrics_listen: None,
                 memory_critical_bytes: None,
+                claude_path: None,
+                claude: claude::ClaudeConfig::default(),
                 sched: Sched {
                     max_running_per_user: None,
                     ..c.sched.clone()

@@ -14,6 +14,8 @@
 //! | GET    | /v1/tasks?all=1&user=NAME&state=S,S&priority=P,P&limit=N | | [`ListResponse`] (filters in [`list`]) |
 //! | GET    | /v1/tasks/{id}             |                 | [`TaskView`]                 |
 //! | POST   | /v1/tasks/{id}/cancel      | [`CancelRequest`] | [`TaskView`]               |
+//! | POST   | /v1/tasks/{id}/resume      | [`ResumeRequest`] | [`TaskView`] (a Claude task, queued again) |
+//! | GET    | /v1/usage?user=NAME        |                 | [`UsageView`] (Claude tokens and cost) |
 //! | GET    | /v1/tasks/{id}/wait        |                 | [`TaskView`] once terminal   |
 //! | GET    | /v1/tasks/{id}/logs?tail=N&follow=1 |        | `text/plain` stream of the log |
 //! | GET    | /v1/tasks/{id}/metrics     |                 | [`MetricsView`] (JSON form in [`metrics`]) |
@@ -42,6 +44,8 @@ pub use list::{ListFilter, ListResponse};
 pub use metrics::{MetricsPoint, MetricsView};
 pub use top::TopView;
 
+use crate::core::claude::{ClaudeOptions, ClaudeTask};
+use crate::core::claude_stream::Progress;
 use crate::core::{Limits, Priority, Task, TaskId, TaskState};
 use crate::store::AttemptRow;
 use serde::{Deserialize, Serialize};
@@ -50,13 +54,16 @@ use std::collections::BTreeMap;
 pub const PROTOCOL_VERSION: u32 = 1;
 pub const PROTOCOL_HEADER: &str = "claudine-protocol";
 pub const DEFAULT_SOCKET: &str = "/run/claudine/claudine.sock";
-/// Largest request body the daemon reads (1 MiB).
-pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+/// Largest request body the daemon reads (3 MiB: a prompt of the largest
+/// size allowed, 1 MiB, with room for its JSON escapes).
+pub const MAX_REQUEST_BYTES: usize = 3 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
-    /// The command and its arguments, executed without a shell.
+    /// The command and its arguments, executed without a shell; empty for
+    /// a Claude Code task (`claude`).
+    #[serde(default)]
     pub argv: Vec<String>,
     /// Absolute working directory, entered as the submitting user.
     pub cwd: String,
@@ -76,6 +83,94 @@ pub struct SubmitRequest {
     /// Hard and soft limits (`--memory-max`, `--max-pids`, ...).
     #[serde(default)]
     pub limits: Limits,
+    /// Set for a Claude Code task (then `argv` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude: Option<ClaudeRequest>,
+}
+
+/// A Claude Code task as submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaudeRequest {
+    /// At most [`crate::core::claude::MAX_PROMPT_BYTES`].
+    pub prompt: String,
+    /// The `claude` the client found on the user's PATH (absolute); the
+    /// daemon's `claude_path` setting, when set, comes first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<String>,
+    #[serde(default)]
+    pub options: ClaudeOptions,
+    /// Continue (a fork of) this task's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continue_from: Option<TaskId>,
+}
+
+/// `POST /v1/tasks/{id}/resume`: continue a finished Claude Code task's
+/// session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRequest {
+    /// The next run's prompt; a plain "continue" when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// Extra environment for the next runs (values given at submit are not
+    /// kept once a task ends).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// What a client sees of a Claude Code task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaudeView {
+    /// The prompt's first [`PROMPT_PREVIEW_CHARS`] characters, and its size.
+    pub prompt: String,
+    pub prompt_bytes: usize,
+    pub session_id: String,
+    /// A run has started the session (later runs resume it).
+    pub session_started: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continue_from: Option<TaskId>,
+    pub binary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub options: ClaudeOptions,
+    /// What the running (or the last) run's stream showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    /// A queued task held by the usage governor: why, and until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+}
+
+/// Characters of a prompt shown in views.
+pub const PROMPT_PREVIEW_CHARS: usize = 400;
+
+impl ClaudeView {
+    pub fn of(c: &ClaudeTask) -> ClaudeView {
+        let preview = |s: &str| {
+            let end = s
+                .char_indices()
+                .nth(PROMPT_PREVIEW_CHARS)
+                .map_or(s.len(), |(i, _)| i);
+            s[..end].to_owned()
+        };
+        ClaudeView {
+            prompt: preview(&c.prompt),
+            prompt_bytes: c.prompt.len(),
+            session_id: c.session_id.clone(),
+            session_started: c.session_started,
+            next_prompt: c.next_prompt.as_deref().map(preview),
+            continue_from: c.continue_from.as_ref().map(|(id, _)| *id),
+            binary: c.binary.clone(),
+            version: c.version.clone(),
+            options: c.options.clone(),
+            progress: None,
+            held: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +246,9 @@ pub struct TaskView {
     /// the answer for one task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// Set for a Claude Code task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude: Option<ClaudeView>,
 }
 
 /// A running task's use, from its cgroup (`None` where a file is absent),
@@ -246,6 +344,7 @@ impl TaskView {
             eligible_ms: f.eligible_ms,
             attempt_history: None,
             resources: None,
+            claude: t.claude.as_ref().map(ClaudeView::of),
         }
     }
 

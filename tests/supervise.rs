@@ -52,6 +52,7 @@ impl Run {
                 max_bytes_per_stream: 1 << 30,
                 min_free_bytes: 0,
             },
+            claude: None,
         };
         let log_dir = dir.path().to_owned();
         Run {
@@ -215,6 +216,8 @@ fn as_nobody(run: &mut Run) {
     run.spec.user = "nobody".into();
 }
 
+#[path = "supervise/claude.rs"]
+mod claude;
 #[path = "supervise/isolation.rs"]
 mod isolation;
 #[path = "supervise/launch.rs"]

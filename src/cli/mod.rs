@@ -78,7 +78,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Queue a command; prints the new task's id
-    Submit(cmd::submit::SubmitArgs),
+    Submit(Box<cmd::submit::SubmitArgs>),
     /// List tasks: queued and running ones, and why queued ones still wait
     List(cmd::list::ListArgs),
     /// Show everything about one task
@@ -163,7 +163,7 @@ pub async fn run(
         err: stderr,
     };
     let result = match cli.command {
-        Command::Submit(args) => cmd::submit::run(&client, args, out).await,
+        Command::Submit(args) => cmd::submit::run(&client, *args, out).await,
         Command::List(args) => cmd::list::run(&client, args, out).await,
         Command::Status(args) => cmd::status::run(&client, args, out).await,
         Command::Logs(args) => cmd::logs::run(&client, args, out).await,

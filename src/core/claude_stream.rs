@@ -138,7 +138,7 @@ pub struct ApiRetry {
 /// `rate_limit_event`'s `rate_limit_info` (shape as reported by users:
 /// `status` `allowed`/`allowed_warning`/`rejected`, `resetsAt` in Unix
 /// seconds, `rateLimitType` such as `five_hour`).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RateLimit {
     pub status: Option<String>,
     pub resets_at_ms: Option<i64>,
@@ -153,7 +153,7 @@ impl RateLimit {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ResultLine {
     pub session_id: Option<String>,
     /// `success`, `error_during_execution`, `error_max_turns`, …; says
@@ -176,7 +176,7 @@ pub struct ResultLine {
     pub errors: Vec<Text>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,

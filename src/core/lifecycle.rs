@@ -82,6 +82,7 @@ mod tests {
                 umask: 0o022,
                 limits: Default::default(),
                 created_ms: 5,
+                claude: None,
             },
         );
         assert_eq!(submitted(&t).kind, EventKind::Queued);

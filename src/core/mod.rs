@@ -11,14 +11,18 @@
 //! hysteresis (`memwatch`), the two joined over one attempt (`watch`), the bounded metrics history (`history`) and the
 //! sizes and durations users type and read (`units`).
 //!
-//! Claude Code tasks: `claude_stream` reads the CLI's stream-json output
-//! into typed lines, folds them into a run's progress and judges its end;
-//! `governor` decides when an account's Claude tasks may start (cooldowns
-//! after rate, overload and usage limits, holds while a sibling retries,
-//! budgets of tokens and cost, a global start rate).
+//! Claude Code tasks: `claude` is what makes a task one (prompt, session,
+//! options) and builds each run's command line; `claude_stream` reads the
+//! CLI's stream-json output into typed lines, folds them into a run's
+//! progress and judges its end; `governor` decides when an account's Claude
+//! tasks may start (cooldowns after rate, overload and usage limits, holds
+//! while a sibling retries, budgets of tokens and cost, a global start
+//! rate); `envfile` reads the per-user environment file.
 
 pub mod admission;
+pub mod claude;
 pub mod claude_stream;
+pub mod envfile;
 pub mod event_detail;
 pub mod events;
 pub mod governor;
@@ -50,5 +54,5 @@ pub use task::{
     parse_unit_name, unit_name, Active, NewTask, Outcome, Priority, Status, StatusFields, Task,
     TaskId, TaskState, Waiting, DEFAULT_UMASK,
 };
-pub use transition::{wait_code, Transition, TransitionError};
+pub use transition::{wait_code, ClaudeEnd, ClaudeVerdict, Transition, TransitionError};
 pub use watch::{Level, Observation, TaskWatch, WatchPolicy};

@@ -90,6 +90,7 @@ mod tests {
                 umask: 0o022,
                 limits: Default::default(),
                 created_ms: 0,
+                claude: None,
             },
         );
         let t = t

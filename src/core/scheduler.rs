@@ -107,7 +107,7 @@ pub struct Load {
 }
 
 /// A queued task as the scheduler sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub id: TaskId,
     pub owner: u32,
@@ -123,6 +123,9 @@ pub struct Candidate {
     /// show its size: a command never seen starts at most one task per
     /// 5 s while the last one grows.
     pub probe: Option<TaskId>,
+    /// Held by a rule outside the scheduler (the usage governor of Claude
+    /// tasks), in words: it waits, and the candidates after it pass.
+    pub held: Option<String>,
 }
 
 /// The first candidate has waited for memory since `since_ms`.
@@ -300,6 +303,10 @@ pub fn decide(
                     .push((c.id, format!("held: user quota ({n} of {q} running)")));
                 continue;
             }
+        }
+        if let Some(why) = &c.held {
+            decision.blocked.push((c.id, why.clone()));
+            continue;
         }
         if let Some(p) = c.probe {
             decision.blocked.push((

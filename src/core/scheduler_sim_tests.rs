@@ -255,6 +255,7 @@ fn simulate_on(host: Host, runner: Runner, policy: &SchedPolicy, jobs: &[Job]) -
                     min_memory: None,
                     unknown: source == Source::Default,
                     probe,
+                    held: None,
                 }
             })
             .collect();

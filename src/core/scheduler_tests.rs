@@ -38,6 +38,7 @@ fn cand(id: TaskId, expected: u64) -> Candidate {
         min_memory: None,
         unknown: false,
         probe: None,
+        held: None,
     }
 }
 
@@ -332,6 +333,30 @@ fn estimate_and_smoothing() {
     assert!(s > 10.0 && s < 12.0, "{s}");
     let s = smooth_cpu(Some(0.0), 100.0, 20_000, 2000);
     assert!(s > 99.0, "{s}");
+}
+
+#[test]
+fn a_held_task_waits_with_its_reason_and_others_pass() {
+    let c = [
+        Candidate {
+            held: Some("waiting for the usage limit to reset at 14:05".into()),
+            ..cand(1, MIB)
+        },
+        cand(2, MIB),
+    ];
+    let d = decide_now(&host(8 * GIB), &budget(), &running(0), &c);
+    assert_eq!(d.start, Some(2));
+    assert_eq!(
+        d.blocked,
+        [(
+            1,
+            "waiting for the usage limit to reset at 14:05".to_string()
+        )]
+    );
+    assert_eq!(
+        d.hold, None,
+        "a held task is not the head waiting for memory"
+    );
 }
 
 #[test]

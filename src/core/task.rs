@@ -257,6 +257,9 @@ pub struct Task {
     /// Launch attempts made so far (the number of the current or last one).
     pub attempts: u32,
     pub status: Status,
+    /// Set for a Claude Code task: its prompt, session and options (the
+    /// command line of each run is built from them).
+    pub claude: Option<super::claude::ClaudeTask>,
 }
 
 /// The umask a task gets when the submitter does not say.
@@ -275,22 +278,29 @@ pub struct NewTask {
     pub umask: u32,
     pub limits: super::Limits,
     pub created_ms: i64,
+    pub claude: Option<super::claude::ClaudeTask>,
 }
 
 impl NewTask {
     /// Bytes of user data the task holds in memory (for per-user quotas).
     pub fn footprint(&self) -> usize {
-        footprint(&self.argv, &self.env, &self.cwd)
+        footprint(&self.argv, &self.env, &self.cwd, self.claude.as_ref())
     }
 }
 
-fn footprint(argv: &[String], env: &[(String, String)], cwd: &str) -> usize {
+fn footprint(
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &str,
+    claude: Option<&super::claude::ClaudeTask>,
+) -> usize {
     argv.iter().map(|a| a.len() + 1).sum::<usize>()
         + env
             .iter()
             .map(|(k, v)| k.len() + v.len() + 2)
             .sum::<usize>()
         + cwd.len()
+        + claude.map_or(0, |c| c.footprint())
 }
 
 impl Task {
@@ -310,6 +320,7 @@ impl Task {
             created_ms: new.created_ms,
             attempts: 0,
             status: Status::Queued(Waiting::default()),
+            claude: new.claude,
         }
     }
 
@@ -334,7 +345,12 @@ impl Task {
 
     /// Bytes of user data the task holds in memory.
     pub fn footprint(&self) -> usize {
-        footprint(&self.argv, &self.env, &self.cwd)
+        footprint(&self.argv, &self.env, &self.cwd, self.claude.as_ref())
+    }
+
+    /// Whether it runs Claude Code.
+    pub fn is_claude(&self) -> bool {
+        self.claude.is_some()
     }
 
     /// Its place in the ready queue: (priority, owner, id).

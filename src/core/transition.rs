@@ -47,6 +47,45 @@ pub enum Transition {
         reason: String,
         now_ms: i64,
     },
+    /// A Claude Code run ended; its stream was judged ([`ClaudeEnd`]).
+    ClaudeEnded {
+        attempt: u32,
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        end: ClaudeEnd,
+        now_ms: i64,
+    },
+    /// A finished Claude Code task is queued again to continue its session
+    /// (`claudinectl resume`), with `prompt` as the next run's prompt and
+    /// `env` as its extra environment.
+    Reopen {
+        prompt: Option<String>,
+        env: Vec<(String, String)>,
+        reason: String,
+        now_ms: i64,
+    },
+}
+
+/// How a Claude Code run ended, judged from its stream
+/// (`claude_stream::outcome`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaudeEnd {
+    /// The run's stream showed the task's session: later runs resume it.
+    pub session_seen: bool,
+    pub verdict: ClaudeVerdict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaudeVerdict {
+    /// Exit 0 and a result without error.
+    Succeeded,
+    Failed(String),
+    /// Held back by a rate, overload or usage limit: queued again, to
+    /// resume its session at `eligible_ms` (a documented retry policy).
+    Limited {
+        reason: String,
+        eligible_ms: i64,
+    },
 }
 
 impl Transition {
@@ -59,6 +98,8 @@ impl Transition {
             Transition::Cancel { .. } => "cancel",
             Transition::Exited { .. } => "exited",
             Transition::Vanished { .. } => "vanished",
+            Transition::ClaudeEnded { .. } => "exited",
+            Transition::Reopen { .. } => "reopen",
         }
     }
 
@@ -69,8 +110,11 @@ impl Transition {
             | Transition::LaunchFailed { attempt, .. }
             | Transition::Requeue { attempt, .. }
             | Transition::Exited { attempt, .. }
-            | Transition::Vanished { attempt, .. } => Some(*attempt),
-            Transition::Launch { .. } | Transition::Cancel { .. } => None,
+            | Transition::Vanished { attempt, .. }
+            | Transition::ClaudeEnded { attempt, .. } => Some(*attempt),
+            Transition::Launch { .. } | Transition::Cancel { .. } | Transition::Reopen { .. } => {
+                None
+            }
         }
     }
 }
@@ -192,6 +236,70 @@ impl Task {
                     o.signal = *signal;
                 }
                 status
+            }
+            (
+                Status::Starting(a) | Status::Running(a),
+                Transition::ClaudeEnded {
+                    exit_code,
+                    signal,
+                    end,
+                    now_ms,
+                    ..
+                },
+            ) => {
+                let Some(c) = t.claude.as_mut() else {
+                    return Err(bad());
+                };
+                c.session_started |= end.session_seen;
+                if a.started_ms.is_some() && c.session_started {
+                    // The run read its prompt: the next one continues.
+                    c.next_prompt = None;
+                }
+                let state = match (&a.cancel_requested, &end.verdict) {
+                    (Some(why), _) => Err((TaskState::Cancelled, why.clone())),
+                    (None, ClaudeVerdict::Succeeded) => Err((TaskState::Succeeded, String::new())),
+                    (None, ClaudeVerdict::Failed(r)) => Err((TaskState::Failed, r.clone())),
+                    (
+                        None,
+                        ClaudeVerdict::Limited {
+                            reason,
+                            eligible_ms,
+                        },
+                    ) => Ok(Waiting {
+                        eligible_ms: Some(*eligible_ms),
+                        note: Some(reason.clone()),
+                    }),
+                };
+                match state {
+                    Ok(waiting) => Status::Queued(waiting),
+                    Err((state, reason)) => {
+                        let mut status = t.done(state, a, reason, *now_ms);
+                        if let Status::Done(o) = &mut status {
+                            o.exit_code = *exit_code;
+                            o.signal = *signal;
+                        }
+                        status
+                    }
+                }
+            }
+            (
+                Status::Done(_),
+                Transition::Reopen {
+                    prompt,
+                    env,
+                    reason,
+                    ..
+                },
+            ) => {
+                let Some(c) = t.claude.as_mut() else {
+                    return Err(bad());
+                };
+                c.next_prompt.clone_from(prompt);
+                t.env.clone_from(env);
+                Status::Queued(Waiting {
+                    eligible_ms: None,
+                    note: Some(reason.clone()),
+                })
             }
             (
                 Status::Starting(a) | Status::Running(a),

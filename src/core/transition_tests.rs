@@ -17,6 +17,7 @@ fn task(id: TaskId) -> Task {
             umask: 0o022,
             limits: Default::default(),
             created_ms: 1,
+            claude: None,
         },
     )
 }

@@ -82,7 +82,9 @@ impl LaunchError {
 pub enum Event {
     Submit {
         caller: Caller,
-        req: SubmitRequest,
+        req: Box<SubmitRequest>,
+        /// For a Claude task: the `claude` found and checked by the server.
+        binary: Option<super::claude::binary::Binary>,
         reply: Reply<SubmitResponse>,
     },
     List {
@@ -219,6 +221,8 @@ pub struct Actor {
     pub(super) monitor: super::monitor::Monitor,
     /// Reservations, learned peaks, the slice, why tasks wait.
     pub(super) sched: super::schedule::SchedState,
+    /// Claude Code tasks: the usage governor and the running ones' progress.
+    pub(super) claude: super::claude::govern::ClaudeState,
 }
 
 pub fn now_ms() -> i64 {
@@ -245,6 +249,7 @@ impl Actor {
         logs: Arc<LogHub>,
         accounts: Arc<Accounts>,
     ) -> Actor {
+        let claude = super::claude::govern::ClaudeState::new(cfg.claude.policy(), now_ms());
         Actor {
             monitor: super::monitor::Monitor::new(cfg.level, cfg.sample_interval_ms),
             cfg,
@@ -276,6 +281,7 @@ impl Actor {
             counters: Default::default(),
             metrics: None,
             sched: super::schedule::SchedState::new(),
+            claude,
         }
     }
 
@@ -364,8 +370,13 @@ impl Actor {
 
     pub fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Submit { caller, req, reply } => {
-                let _ = reply.send(self.submit(&caller, req));
+            Event::Submit {
+                caller,
+                req,
+                binary,
+                reply,
+            } => {
+                let _ = reply.send(self.submit(&caller, *req, binary));
             }
             Event::List {
                 caller,
@@ -639,6 +650,9 @@ impl Actor {
             &self.cfg.exit_dir(),
             t.id,
         ));
+        if t.is_claude() {
+            super::claude::launch::clean(&self.cfg.exit_dir(), t.id);
+        }
     }
 
     pub(super) fn stop_scope(&self, t: &Task) {

@@ -148,6 +148,7 @@ impl Actor {
                 let end = AttemptEnd {
                     usage: r.usage.clone(),
                     output: r.output.clone(),
+                    claude: r.claude.clone(),
                 };
                 // Killed by the kernel at the task's memory limit: say so.
                 // (The command itself, or a shell that reports its child's
@@ -162,21 +163,40 @@ impl Actor {
                     true => Some(kill_reason(task.limits.memory_max)),
                     false => r.error.clone(),
                 };
-                let ev = Transition::Exited {
-                    attempt,
-                    exit_code: r.exit_code,
-                    signal: r.signal,
-                    error,
-                    now_ms: now,
+                let ev = match task.is_claude() {
+                    true => self.claude_ended(
+                        task,
+                        attempt,
+                        &r,
+                        oom_killed.then_some(error).flatten(),
+                        now,
+                    ),
+                    false => Transition::Exited {
+                        attempt,
+                        exit_code: r.exit_code,
+                        signal: r.signal,
+                        error,
+                        now_ms: now,
+                    },
                 };
+                // A limited Claude run goes back to the queue: held out of
+                // it until the attempt's unit is gone.
+                self.draining.insert(task.id);
                 match self.transition_with(task, ev, Some(&end)) {
                     Ok(t) => {
                         self.unrecorded_ends.remove(&(t.id, attempt));
-                        // Whatever the command left behind (a double-forked
-                        // daemon) goes with the scope.
-                        self.stop_scope(&t);
+                        if t.state() == TaskState::Queued {
+                            self.claude_requeued(&t, attempt);
+                            self.drain(&t);
+                        } else {
+                            self.draining.remove(&t.id);
+                            // Whatever the command left behind (a
+                            // double-forked daemon) goes with the scope.
+                            self.stop_scope(&t);
+                        }
                     }
                     Err(_) => {
+                        self.draining.remove(&task.id);
                         self.unrecorded_ends.insert((task.id, attempt));
                     }
                 }

@@ -151,6 +151,12 @@ fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
             )))
         }
     }
+    let claude =
+        super::claude::launch::prepare(&actor.cfg.exit_dir(), task, &acct).map_err(Prep::Later)?;
+    let (argv, claude) = match claude {
+        Some((argv, run)) => (argv, Some(run)),
+        None => (task.argv.clone(), None),
+    };
     let spec = LaunchSpec {
         task_id: task.id,
         attempt,
@@ -158,7 +164,7 @@ fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
         gid: acct.gid,
         groups: acct.groups.clone(),
         user: acct.name.clone(),
-        argv: task.argv.clone(),
+        argv,
         cwd: task.cwd.clone(),
         env,
         exit_path,
@@ -168,6 +174,7 @@ fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
             max_bytes_per_stream: actor.cfg.log_max_bytes,
             min_free_bytes: actor.cfg.min_free_disk_bytes,
         },
+        claude,
     };
     let mut spec_line =
         serde_json::to_vec(&spec).map_err(|e| Prep::Fail(format!("encode launch spec: {e}")))?;

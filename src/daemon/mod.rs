@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod actor;
+pub mod claude;
 mod endings;
 #[cfg(feature = "fault-injection")]
 mod fault;
@@ -99,6 +100,7 @@ pub async fn run_with(
     );
     actor.hooks = hooks;
     actor.learn_from_store();
+    actor.claude_usage_from_store(actor::now_ms());
     // The sampler keeps about ten files open per running task; the base
     // limits a task starts from were taken above, before this.
     raise_open_files_limit();

@@ -16,9 +16,23 @@ impl Actor {
     pub(super) fn submit(
         &mut self,
         caller: &Caller,
-        req: SubmitRequest,
+        mut req: SubmitRequest,
+        binary: Option<super::claude::binary::Binary>,
     ) -> Result<SubmitResponse, ErrorInfo> {
         let invalid = |m: String| ErrorInfo::new(ErrorCode::InvalidRequest, m);
+        let claude = match req.claude.take() {
+            Some(_) if !req.argv.is_empty() => {
+                return Err(invalid(
+                    "give either a command (argv) or a Claude prompt, not both".into(),
+                ))
+            }
+            Some(c) => {
+                let c = self.claude_task(caller, c, binary)?;
+                req.argv = vec![c.binary.clone()];
+                Some(c)
+            }
+            None => None,
+        };
         if req.argv.is_empty() || req.argv[0].is_empty() {
             return Err(invalid("empty command: give the program to run".into()));
         }
@@ -60,6 +74,7 @@ impl Actor {
             umask,
             limits: req.limits,
             created_ms: now_ms(),
+            claude,
         };
         self.check_quota(caller, &new)?;
         self.check_free_space()?;
@@ -76,7 +91,15 @@ impl Actor {
             task.owner_name,
             task.owner_uid,
             task.priority,
-            command_line(&task.argv)
+            match &task.claude {
+                // The prompt is the user's: not in the journal.
+                Some(c) => format!(
+                    "Claude Code task, session {}, prompt of {} bytes",
+                    c.session_id,
+                    c.prompt.len()
+                ),
+                None => command_line(&task.argv),
+            }
         );
         self.emit(&[crate::core::lifecycle::submitted(&task)]);
         self.queue.push(task.queue_key());

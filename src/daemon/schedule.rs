@@ -174,6 +174,9 @@ impl Actor {
             match launch::launch(self, task) {
                 launch::Launched::Yes => {
                     let now = now_ms();
+                    if let Some(t) = self.tasks.get(&id).cloned() {
+                        self.claude_started(&t, now);
+                    }
                     if unknown {
                         self.sched.ledger.reserve_unknown(id, expected, now);
                     } else {
@@ -234,6 +237,7 @@ impl Actor {
                     probe: unknown
                         .then(|| self.sched.probing.get(&kind).copied())
                         .flatten(),
+                    held: self.claude_hold(t, now),
                 }
             })
             .collect();

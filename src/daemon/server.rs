@@ -74,6 +74,14 @@ impl Drop for UidSlot {
 }
 type Body = BoxBody<Bytes, std::io::Error>;
 
+/// What request handlers share, off the actor.
+pub struct Ctx {
+    pub accounts: Arc<Accounts>,
+    /// `claude --version` checks, cached.
+    pub binaries: super::claude::binary::Binaries,
+    pub claude_path: Option<String>,
+}
+
 pub async fn serve(
     listener: UnixListener,
     events: mpsc::Sender<Event>,
@@ -82,6 +90,11 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let per_uid = Arc::new(PerUid::default());
+    let ctx = Arc::new(Ctx {
+        accounts: accounts.clone(),
+        binaries: Default::default(),
+        claude_path: cfg.claude_path.clone(),
+    });
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -97,6 +110,7 @@ pub async fn serve(
         let events = events.clone();
         let per_uid = per_uid.clone();
         let accounts = accounts.clone();
+        let ctx = ctx.clone();
         tokio::spawn(async move {
             let cred = match stream.peer_cred() {
                 Ok(cred) => cred,
@@ -139,8 +153,8 @@ pub async fn serve(
             let service = hyper::service::service_fn(move |req| {
                 let events = events.clone();
                 let caller = caller.clone();
-                let accounts = accounts.clone();
-                async move { Ok::<_, Infallible>(handle(req, caller, events, accounts).await) }
+                let ctx = ctx.clone();
+                async move { Ok::<_, Infallible>(handle(req, caller, events, ctx).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -160,9 +174,9 @@ async fn handle(
     req: Request<Incoming>,
     caller: Result<Caller, String>,
     events: mpsc::Sender<Event>,
-    accounts: Arc<Accounts>,
+    ctx: Arc<Ctx>,
 ) -> Response<Body> {
-    match route(req, caller, events, accounts).await {
+    match route(req, caller, events, ctx).await {
         Ok(resp) => resp,
         Err(e) => error_response(e),
     }
@@ -172,8 +186,9 @@ async fn route(
     req: Request<Incoming>,
     caller: Result<Caller, String>,
     events: mpsc::Sender<Event>,
-    accounts: Arc<Accounts>,
+    ctx: Arc<Ctx>,
 ) -> Result<Response<Body>, ErrorInfo> {
+    let accounts = &ctx.accounts;
     if let Some(v) = req.headers().get(PROTOCOL_HEADER) {
         if v.as_bytes() != PROTOCOL_VERSION.to_string().as_bytes() {
             return Err(ErrorInfo::new(
@@ -204,10 +219,17 @@ async fn route(
         ),
         (&Method::POST, ["v1", "tasks"]) => {
             let body: SubmitRequest = read_json(req).await?;
+            // The claude binary is checked here, off the actor: running it
+            // takes time.
+            let binary = match &body.claude {
+                Some(c) => Some(claude_binary(&ctx, ask.caller.uid, c.binary.as_deref()).await?),
+                None => None,
+            };
             let r = ask
                 .ask(|caller, reply| Event::Submit {
                     caller,
-                    req: body,
+                    req: Box::new(body),
+                    binary,
                     reply,
                 })
                 .await?;
@@ -223,7 +245,7 @@ async fn route(
             .map_err(invalid)?;
             // The name is resolved here, off the actor, bounded in time.
             let owner = match query.get("user") {
-                Some(name) => Some((name.to_string(), uid_of(&accounts, name).await?)),
+                Some(name) => Some((name.to_string(), uid_of(accounts, name).await?)),
                 None => None,
             };
             json(
@@ -423,6 +445,23 @@ impl Asker<'_> {
             .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
+}
+
+/// The `claude` a Claude task of `uid` runs, checked by running it.
+async fn claude_binary(
+    ctx: &Ctx,
+    uid: u32,
+    hint: Option<&str>,
+) -> Result<super::claude::binary::Binary, ErrorInfo> {
+    let acct = ctx
+        .accounts
+        .account(uid)
+        .await
+        .map_err(|e| ErrorInfo::new(ErrorCode::Unavailable, e.to_string()))?;
+    ctx.binaries
+        .find(ctx.claude_path.as_deref(), hint, &acct)
+        .await
+        .map_err(invalid)
 }
 
 fn invalid(m: String) -> ErrorInfo {

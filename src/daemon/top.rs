@@ -209,6 +209,7 @@ mod tests {
                 umask: 0o022,
                 limits: Default::default(),
                 created_ms: 1,
+                claude: None,
             },
         )
     }

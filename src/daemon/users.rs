@@ -182,6 +182,15 @@ pub fn check_env_entry(key: &str, value: &str) -> Result<(), String> {
 const USER_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/games:/usr/games";
 const ROOT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The PATH a login of `uid` gets.
+pub fn login_path(uid: u32) -> &'static str {
+    if uid == 0 {
+        ROOT_PATH
+    } else {
+        USER_PATH
+    }
+}
+
 /// The complete environment of a task: a login-like base for the account
 /// (HOME, USER, LOGNAME, SHELL, PATH, LANG) with the submitted variables on
 /// top, or, with `inherit`, the submitted environment as it is. Reserved
@@ -197,8 +206,7 @@ pub fn task_env(
         env.insert("USER".to_string(), acct.name.clone());
         env.insert("LOGNAME".to_string(), acct.name.clone());
         env.insert("SHELL".to_string(), acct.shell.clone());
-        let path = if acct.uid == 0 { ROOT_PATH } else { USER_PATH };
-        env.insert("PATH".to_string(), path.to_string());
+        env.insert("PATH".to_string(), login_path(acct.uid).to_string());
         env.insert("LANG".to_string(), "C.UTF-8".to_string());
     }
     for (k, v) in extra {

@@ -2,20 +2,24 @@
 //! attempt is launched, marked when its command is told to go, closed when it
 //! ends — always in the transaction of the task's transition.
 
+use crate::core::claude_stream::Progress;
 use crate::core::{Task, TaskId};
 use crate::supervise::{FinalUsage, OutputStats};
 use rusqlite::{params, Connection, Transaction};
 use serde::{Deserialize, Serialize};
 
 /// What the exit record says about an attempt that ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AttemptEnd {
     pub usage: Option<FinalUsage>,
     pub output: Option<OutputStats>,
+    /// What a Claude Code run's stream showed; its result's tokens and cost
+    /// are also recorded in `claude_usage`.
+    pub claude: Option<Progress>,
 }
 
 /// One attempt as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRow {
     pub attempt: u32,
     pub launched_ms: i64,
@@ -31,6 +35,9 @@ pub struct AttemptRow {
     pub reason: Option<String>,
     pub usage: Option<FinalUsage>,
     pub output: Option<OutputStats>,
+    /// What a Claude Code run's stream showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude: Option<Progress>,
 }
 
 /// Keep the attempt rows in step with the transition `before` → `after`.
@@ -69,9 +76,10 @@ pub(super) fn record(
         };
         let usage = end.and_then(|e| e.usage.as_ref()).map(to_json);
         let output = end.and_then(|e| e.output.as_ref()).map(to_json);
+        let claude = end.and_then(|e| e.claude.as_ref());
         tx.prepare_cached(
             "UPDATE attempts SET ended_ms = ?3, ended_by = ?4, state = ?5, exit_code = ?6, signal = ?7,
-                 reason = ?8, usage = ?9, output = ?10
+                 reason = ?8, usage = ?9, output = ?10, claude = ?11
              WHERE task_id = ?1 AND attempt = ?2",
         )?
         .execute(params![
@@ -84,8 +92,29 @@ pub(super) fn record(
             o.and_then(|o| o.signal),
             reason,
             usage,
-            output
+            output,
+            claude.map(to_json),
         ])?;
+        if let Some(r) = claude.and_then(|p| p.result.as_ref()) {
+            let u = &r.usage;
+            let n = |v: Option<u64>| i64::try_from(v.unwrap_or(0)).unwrap_or(i64::MAX);
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO claude_usage (task_id, attempt, owner_uid, at_ms, input_tokens,
+                     output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                after.id,
+                b.attempt,
+                after.owner_uid,
+                at_ms,
+                n(u.input_tokens),
+                n(u.output_tokens),
+                n(u.cache_read_input_tokens),
+                n(u.cache_creation_input_tokens),
+                r.total_cost_usd.filter(|c| c.is_finite() && *c >= 0.0).unwrap_or(0.0),
+            ])?;
+        }
     }
     Ok(())
 }
@@ -97,12 +126,13 @@ fn to_json<T: Serialize>(v: &T) -> String {
 pub(super) fn of_task(conn: &Connection, id: TaskId) -> rusqlite::Result<Vec<AttemptRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT attempt, launched_ms, supervisor_pid, started_ms, ended_ms, ended_by, state,
-                exit_code, signal, reason, usage, output
+                exit_code, signal, reason, usage, output, claude
          FROM attempts WHERE task_id = ?1 ORDER BY attempt",
     )?;
     let rows = stmt.query_map(params![id], |r| {
         let usage: Option<String> = r.get(10)?;
         let output: Option<String> = r.get(11)?;
+        let claude: Option<String> = r.get(12)?;
         Ok(AttemptRow {
             attempt: r.get(0)?,
             launched_ms: r.get(1)?,
@@ -117,6 +147,7 @@ pub(super) fn of_task(conn: &Connection, id: TaskId) -> rusqlite::Result<Vec<Att
             // Figures that do not parse (a newer writer) are left out, not fatal.
             usage: usage.and_then(|s| serde_json::from_str(&s).ok()),
             output: output.and_then(|s| serde_json::from_str(&s).ok()),
+            claude: claude.and_then(|s| serde_json::from_str(&s).ok()),
         })
     })?;
     rows.collect()
@@ -159,4 +190,31 @@ pub(super) fn recent_runs(conn: &Connection, limit: usize) -> rusqlite::Result<V
     let mut out: Vec<RunRow> = rows.collect::<rusqlite::Result<_>>()?;
     out.reverse();
     Ok(out)
+}
+
+/// Claude Code runs' tokens and cost since `since_ms`, oldest first.
+pub(super) fn claude_usage_since(
+    conn: &Connection,
+    since_ms: i64,
+    owner: Option<u32>,
+) -> rusqlite::Result<Vec<crate::core::governor::UsageRecord>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT owner_uid, at_ms, input_tokens, output_tokens, cache_read_tokens,
+                cache_creation_tokens, cost_usd
+         FROM claude_usage WHERE at_ms >= ?1 AND (?2 IS NULL OR owner_uid = ?2)
+         ORDER BY at_ms",
+    )?;
+    let rows = stmt.query_map(params![since_ms, owner], |r| {
+        let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+        Ok(crate::core::governor::UsageRecord {
+            account: r.get(0)?,
+            at_ms: r.get(1)?,
+            input_tokens: n(2)?,
+            output_tokens: n(3)?,
+            cache_read_tokens: n(4)?,
+            cache_creation_tokens: n(5)?,
+            cost_usd: r.get(6)?,
+        })
+    })?;
+    rows.collect()
 }

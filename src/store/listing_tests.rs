@@ -22,6 +22,7 @@ fn store(dir: &tempfile::TempDir) -> Store {
                 umask: 0o022,
                 limits: Default::default(),
                 created_ms: i as i64,
+                claude: None,
             })
             .unwrap();
         if t.id > 9 {

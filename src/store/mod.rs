@@ -99,7 +99,7 @@ pub struct Store {
 
 const TASK_COLUMNS: &str = "id, owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, \
      created_ms, started_ms, finished_ms, exit_code, signal, reason, cancel_requested, supervisor_pid, attempts, \
-     umask, eligible_ms, limits";
+     umask, eligible_ms, limits, claude";
 
 impl Store {
     /// Open (or create) the database at `path`.
@@ -227,8 +227,8 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(err("begin submit"))?;
         tx.execute(
-            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms, umask, limits)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms, umask, limits, claude)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 new.owner_uid,
                 new.owner_name,
@@ -239,7 +239,8 @@ impl Store {
                 new.inherit_env,
                 new.created_ms,
                 new.umask,
-                json(&new.limits)
+                json(&new.limits),
+                new.claude.as_ref().map(json),
             ],
         )
         .map_err(err("insert task"))?;
@@ -301,7 +302,7 @@ impl Store {
             .execute(
                 "UPDATE tasks SET state = ?2, env = ?3, started_ms = ?4, finished_ms = ?5, exit_code = ?6,
                      signal = ?7, reason = ?8, cancel_requested = ?9, supervisor_pid = ?10, attempts = ?11,
-                     priority = ?12, eligible_ms = ?13
+                     priority = ?12, eligible_ms = ?13, claude = ?14
                  WHERE id = ?1",
                 params![
                     after.id,
@@ -317,6 +318,7 @@ impl Store {
                     after.attempts,
                     after.priority.as_str(),
                     c.eligible_ms,
+                    after.claude.as_ref().map(json),
                 ],
             )
             .map_err(err("update task"))?;
@@ -393,6 +395,24 @@ impl Store {
     /// The launch attempts of one task, oldest first.
     pub fn attempts(&self, id: TaskId) -> Result<Vec<AttemptRow>, StoreError> {
         attempts::of_task(&self.conn, id).map_err(self.query_err("read attempts"))
+    }
+
+    /// Claude Code runs' tokens and cost since `since_ms`, oldest first.
+    pub fn claude_usage_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<crate::core::governor::UsageRecord>, StoreError> {
+        self.claude_usage_of(since_ms, None)
+    }
+
+    /// [`Store::claude_usage_since`] of one owner, or everyone's.
+    pub fn claude_usage_of(
+        &self,
+        since_ms: i64,
+        owner: Option<u32>,
+    ) -> Result<Vec<crate::core::governor::UsageRecord>, StoreError> {
+        attempts::claude_usage_since(&self.conn, since_ms, owner)
+            .map_err(self.query_err("read claude usage"))
     }
 
     /// The most recently ended attempts, oldest first (what the scheduler
@@ -530,6 +550,10 @@ impl Store {
             created_ms: r.created_ms,
             attempts: r.attempts,
             status,
+            claude: match &r.claude {
+                Some(c) => Some(serde_json::from_str(c).map_err(|e| bad("claude", e.to_string()))?),
+                None => None,
+            },
         })
     }
 }
@@ -556,6 +580,7 @@ pub(crate) struct RawTask {
     umask: u32,
     eligible_ms: Option<i64>,
     limits: String,
+    claude: Option<String>,
 }
 
 fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
@@ -581,6 +606,7 @@ fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
         umask: r.get(18)?,
         eligible_ms: r.get(19)?,
         limits: r.get(20)?,
+        claude: r.get(21)?,
     })
 }
 

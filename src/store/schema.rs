@@ -94,6 +94,27 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (task_id, at_ms)
     ) WITHOUT ROWID;
     "#,
+    // 5 -> 6: Claude Code tasks (`core::claude::ClaudeTask` as JSON), what
+    // each run's stream showed (`Progress` as JSON), and the tokens and cost
+    // of each run for per-user accounting.
+    r#"
+    ALTER TABLE tasks ADD COLUMN claude TEXT;
+    ALTER TABLE attempts ADD COLUMN claude TEXT;
+    CREATE TABLE claude_usage (
+        task_id               INTEGER NOT NULL REFERENCES tasks(id),
+        attempt               INTEGER NOT NULL,
+        owner_uid             INTEGER NOT NULL,
+        at_ms                 INTEGER NOT NULL,
+        input_tokens          INTEGER NOT NULL,
+        output_tokens         INTEGER NOT NULL,
+        cache_read_tokens     INTEGER NOT NULL,
+        cache_creation_tokens INTEGER NOT NULL,
+        cost_usd              REAL    NOT NULL,
+        PRIMARY KEY (task_id, attempt)
+    ) WITHOUT ROWID;
+    CREATE INDEX claude_usage_owner ON claude_usage(owner_uid, at_ms);
+    CREATE INDEX claude_usage_at ON claude_usage(at_ms);
+    "#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

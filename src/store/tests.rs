@@ -17,6 +17,7 @@ fn new_task(uid: u32, prio: Priority, t: i64) -> NewTask {
         umask: 0o027,
         limits: Default::default(),
         created_ms: t,
+        claude: None,
     }
 }
 
@@ -222,6 +223,7 @@ fn attempts_are_recorded_with_their_transitions() {
             ..Default::default()
         }),
         output: None,
+        claude: None,
     };
     step(
         &mut s,

@@ -160,8 +160,8 @@ pub fn run_child(p: &Prepared, fds: &ChildFds) -> ! {
     if let Err(e) = setsid() {
         fail(err_fd, &[b"cannot start a new session"], Some(e));
     }
-    if let Err(e) = dup2(p.devnull.as_raw_fd(), libc::STDIN_FILENO) {
-        fail(err_fd, &[b"cannot redirect stdin to /dev/null"], Some(e));
+    if let Err(e) = dup2(p.stdin.as_raw_fd(), libc::STDIN_FILENO) {
+        fail(err_fd, &[b"cannot set up stdin"], Some(e));
     }
     if let Err(e) = dup2(fds.stdout, libc::STDOUT_FILENO) {
         fail(

@@ -221,6 +221,7 @@ mod tests {
                 stdout_bytes: 10,
                 ..OutputStats::default()
             }),
+            claude: None,
         }
     }
 

@@ -25,6 +25,7 @@ fn spec() -> LaunchSpec {
             max_bytes_per_stream: 1 << 26,
             min_free_bytes: 1 << 30,
         },
+        claude: None,
     }
 }
 

@@ -12,6 +12,7 @@
 //! (non-blocking, set before the fork so that nothing can fail after it).
 
 use super::child::{run_child, ChildFds};
+use super::claude_tap::ClaudeTap;
 use super::logs::Logs;
 use super::prepare::Prepared;
 use super::relay::{ChildWatch, Relay};
@@ -74,6 +75,7 @@ pub fn launch(
     prepared: &Prepared,
     logs: &mut Logs,
     limits: LogLimits,
+    tap: Option<&mut ClaudeTap>,
 ) -> Result<Finished, LaunchError> {
     let (err_read, err_write) = pipe("launch error", false)?;
     let (stdout_read, stdout_write) = pipe("stdout", true)?;
@@ -116,7 +118,9 @@ pub fn launch(
         Ok(_) => Some(String::from_utf8_lossy(&message).into_owned()),
         Err(e) => Some(format!("cannot read the launch error pipe: {e}")),
     };
-    let output = Relay::new(logs, limits, stdout_read, stderr_read).run(&watch);
+    let output = Relay::new(logs, limits, stdout_read, stderr_read)
+        .with_tap(tap)
+        .run(&watch);
     Ok(Finished {
         pid,
         launch_error,

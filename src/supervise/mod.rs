@@ -12,9 +12,15 @@
 //!   (`reserve`).
 //! - `usage` reads the scope's final cgroup figures (through
 //!   [`crate::cgroup`]).
+//! - `claude_tap` reads a Claude Code run's stdout as it is relayed (the
+//!   stream parser, a progress file for the monitor, the final progress in
+//!   the exit record); `envfile` reads the user's environment file as the
+//!   user.
 //! - [`exitfile`] writes the exit record here and reads it in the daemon.
 
 mod child;
+mod claude_tap;
+mod envfile;
 pub mod exitfile;
 pub mod input;
 mod launch;
@@ -28,6 +34,6 @@ mod usage;
 
 pub use exitfile::{exit_record_path, read_exit_record, write_exit_record, ExitFileError};
 pub use spec::{
-    ExitRecord, FinalUsage, LaunchSpec, LogLimits, OutputStats, RlimitSpec, COMBINED_LOG_FD,
-    GO_LINE, LAUNCH_ERROR_EXIT,
+    ClaudeRun, ExitRecord, FinalUsage, LaunchSpec, LogLimits, OutputStats, RlimitSpec,
+    COMBINED_LOG_FD, GO_LINE, LAUNCH_ERROR_EXIT,
 };

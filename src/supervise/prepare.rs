@@ -53,6 +53,12 @@ pub enum PrepareError {
     Nul(String),
     #[error("cannot open /dev/null: {0}")]
     DevNull(#[source] std::io::Error),
+    #[error("cannot open the prompt file {path}: {source}")]
+    Prompt {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("unknown resource limit {0:?}")]
     Rlimit(String),
 }
@@ -90,7 +96,8 @@ pub struct Prepared {
     pub argv_ptrs: Vec<*const c_char>,
     _env: Vec<CString>,
     pub env_ptrs: Vec<*const c_char>,
-    pub devnull: OwnedFd,
+    /// The command's stdin: `/dev/null`, or a Claude run's prompt file.
+    pub stdin: OwnedFd,
     pub drop_msg: String,
     pub cwd_msg: String,
     pub not_found_msg: String,
@@ -139,15 +146,21 @@ fn rlimit(spec: &RlimitSpec) -> Result<Rlimit, PrepareError> {
 }
 
 impl Prepared {
-    /// Builds everything for `spec` (already validated).
-    pub fn new(spec: &LaunchSpec, oom_protected: bool) -> Result<Self, PrepareError> {
+    /// Builds everything for `spec` (already validated). `env_file`:
+    /// variables from the user's environment file, set unless the spec's
+    /// `keep_env` names them.
+    pub fn new(
+        spec: &LaunchSpec,
+        oom_protected: bool,
+        env_file: &[(String, String)],
+    ) -> Result<Self, PrepareError> {
         let argv = spec
             .argv
             .iter()
             .map(|a| c_string("argv", a.as_bytes()))
             .collect::<Result<Vec<_>, _>>()?;
-        let env = spec
-            .env
+        let merged = merge_env(spec, env_file);
+        let env = merged
             .iter()
             .map(|(k, v)| c_string("env", format!("{k}={v}").as_bytes()))
             .collect::<Result<Vec<_>, _>>()?;
@@ -167,7 +180,10 @@ impl Prepared {
                     .collect::<Result<_, _>>()?,
             )
         };
-        let devnull = File::open("/dev/null").map_err(PrepareError::DevNull)?;
+        let stdin = match spec.claude.as_ref().map(|c| &c.prompt_path) {
+            Some(path) => open_prompt(path)?,
+            None => File::open("/dev/null").map_err(PrepareError::DevNull)?,
+        };
         Ok(Prepared {
             uid: Uid::from_raw(spec.uid),
             gid: Gid::from_raw(spec.gid),
@@ -181,7 +197,7 @@ impl Prepared {
             _argv: argv,
             env_ptrs: pointers(&env),
             _env: env,
-            devnull: devnull.into(),
+            stdin: stdin.into(),
             drop_msg: format!("cannot drop privileges to uid {}", spec.uid),
             cwd_msg: format!("cannot enter working directory {}", spec.cwd),
             not_found_msg: format!(
@@ -189,6 +205,45 @@ impl Prepared {
             ),
         })
     }
+}
+
+/// The spec's environment with the file's variables on top, except those
+/// the submitter gave (`keep_env`): the file is the user's standing
+/// configuration, a variable given at submit is more specific.
+fn merge_env(spec: &LaunchSpec, env_file: &[(String, String)]) -> Vec<(String, String)> {
+    let mut env = spec.env.clone();
+    let keep = spec.claude.as_ref().map_or(&[][..], |c| &c.keep_env[..]);
+    for (k, v) in env_file {
+        if keep.contains(k) {
+            continue;
+        }
+        match env.iter_mut().find(|(ek, _)| ek == k) {
+            Some(e) => e.1.clone_from(v),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
+    env
+}
+
+/// Opens the prompt file as root (it is in the daemon's root-only state
+/// directory, never a user path), then removes it: the open descriptor is
+/// all the command gets.
+fn open_prompt(path: &std::path::Path) -> Result<File, PrepareError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| PrepareError::Prompt {
+        path: path.display().to_string(),
+        source,
+    };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(err)?;
+    if !f.metadata().map_err(err)?.file_type().is_file() {
+        return Err(err(std::io::Error::other("not a regular file")));
+    }
+    let _ = std::fs::remove_file(path);
+    Ok(f)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! (see [`super::reserve`]) all output is dropped until space is back, and
 //! the log says when and how much.
 
+use super::claude_tap::ClaudeTap;
 use super::logs::{LogFile, Logs};
 use super::reserve::{resumed_line, Change, Reserve};
 use super::spec::{LogLimits, OutputStats};
@@ -99,6 +100,8 @@ pub struct Relay<'a> {
     space_fd: RawFd,
     /// Stdout, then stderr.
     streams: [Stream; 2],
+    /// A Claude Code run's reader of stdout: sees every byte, kept or not.
+    tap: Option<&'a mut ClaudeTap>,
 }
 
 /// Free bytes for unprivileged users on the filesystem of `fd`.
@@ -134,7 +137,14 @@ impl<'a> Relay<'a> {
             reserve: Reserve::new(limits.min_free_bytes),
             space_fd,
             streams: [Stream::new("stdout", stdout), Stream::new("stderr", stderr)],
+            tap: None,
         }
+    }
+
+    /// Also hands every byte of stdout to `tap`.
+    pub fn with_tap(mut self, tap: Option<&'a mut ClaudeTap>) -> Self {
+        self.tap = tap;
+        self
     }
 
     /// Relays until the command exits (or both pipes are closed: then the
@@ -218,6 +228,11 @@ impl<'a> Relay<'a> {
     /// Writes what the cap and the reserve let through of `data`, read from
     /// stream `i`, and counts the rest as dropped.
     fn deliver(&mut self, i: usize, data: &[u8]) {
+        if i == 0 {
+            if let Some(tap) = self.tap.as_deref_mut() {
+                tap.feed(data);
+            }
+        }
         let len = data.len() as u64;
         let stream = &mut self.streams[i];
         stream.total += len;

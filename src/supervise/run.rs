@@ -16,6 +16,8 @@
 //! Exit status: 2 for bad arguments or an invalid spec, 0 when aborted
 //! before `go` or when the final record was written, 1 when it could not be.
 
+use super::claude_tap::ClaudeTap;
+use super::envfile::read_as_user;
 use super::exitfile::write_exit_record;
 use super::input::{parse_args, read_spec, wait_for_go};
 use super::launch::{launch, Ending};
@@ -23,6 +25,7 @@ use super::logs::Logs;
 use super::prepare::Prepared;
 use super::spec::{ExitRecord, LaunchSpec, COMBINED_LOG_FD, LAUNCH_ERROR_EXIT};
 use super::usage::read_final_usage;
+use crate::daemon::users::RESERVED_ENV;
 use nix::sys::signal::{signal, SigHandler, Signal};
 use std::ffi::OsString;
 use std::os::fd::IntoRawFd;
@@ -105,6 +108,7 @@ fn attempt(spec: &LaunchSpec, logs: &mut Logs, oom_protected: bool) -> i32 {
         finished_ms: None,
         usage: None,
         output: None,
+        claude: None,
     };
     match write_exit_record(&spec.exit_path, &record) {
         Ok(()) => {
@@ -176,11 +180,38 @@ fn write_final_record(spec: &LaunchSpec, record: &ExitRecord, logs: &mut Logs) -
     EXIT_NO_RECORD
 }
 
+/// The variables of the user's environment file, read as the user (a
+/// Claude run with one configured; none otherwise).
+fn env_file(spec: &LaunchSpec) -> Result<Vec<(String, String)>, String> {
+    let Some(path) = spec.claude.as_ref().and_then(|c| c.env_file.as_deref()) else {
+        return Ok(Vec::new());
+    };
+    match read_as_user(path, spec.uid, spec.gid, &spec.groups) {
+        Ok(None) => Ok(Vec::new()),
+        Ok(Some(bytes)) => crate::core::envfile::parse(&bytes, RESERVED_ENV)
+            .map_err(|e| format!("the environment file {path}: {e}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Runs the command of `spec` and fills in how it ended.
 fn run(spec: &LaunchSpec, record: &mut ExitRecord, logs: &mut Logs, oom_protected: bool) {
-    let finished = Prepared::new(spec, oom_protected)
-        .map_err(|e| e.to_string())
-        .and_then(|prepared| launch(&prepared, logs, spec.log_limits).map_err(|e| e.to_string()));
+    let mut tap = spec
+        .claude
+        .as_ref()
+        .map(|c| ClaudeTap::new(&c.progress_path));
+    let finished = env_file(spec)
+        .and_then(|vars| Prepared::new(spec, oom_protected, &vars).map_err(|e| e.to_string()))
+        .and_then(|prepared| {
+            launch(&prepared, logs, spec.log_limits, tap.as_mut()).map_err(|e| e.to_string())
+        });
+    if let Some(tap) = tap {
+        let (progress, write_error) = tap.finish();
+        if let Some(e) = write_error {
+            logs.diag(&format!("warning: {e}"));
+        }
+        record.claude = Some(progress);
+    }
     match finished {
         Err(error) => {
             record.exit_code = Some(LAUNCH_ERROR_EXIT);

@@ -59,6 +59,28 @@ pub struct LaunchSpec {
     pub rlimits: Vec<RlimitSpec>,
     /// Caps on what the supervisor writes to the log files.
     pub log_limits: LogLimits,
+    /// Set for a run of Claude Code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude: Option<ClaudeRun>,
+}
+
+/// What a Claude Code run needs beyond a command's launch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaudeRun {
+    /// The prompt, in a root-owned file (daemon's state directory): the
+    /// supervisor opens it, removes it and gives it to the command as stdin.
+    pub prompt_path: PathBuf,
+    /// Where the run's progress (`core::claude_stream::Progress`, JSON) is
+    /// replaced at each turn, tool use, API retry and at the end, for the
+    /// daemon's monitor (root-owned directory; not synced).
+    pub progress_path: PathBuf,
+    /// The user's environment file (`~/.config/claudine/env`), read as the
+    /// user; a missing file is no error.
+    pub env_file: Option<String>,
+    /// Variables the file does not override (those given at submit).
+    #[serde(default)]
+    pub keep_env: Vec<String>,
 }
 
 /// One resource limit. `None` is unlimited (RLIM_INFINITY).
@@ -97,7 +119,7 @@ pub struct LogLimits {
 
 /// What the supervisor records about one attempt: first only that it started
 /// (`finished_ms: None`), then how it ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExitRecord {
     pub task_id: i64,
     #[serde(default)]
@@ -118,6 +140,9 @@ pub struct ExitRecord {
     /// What the command wrote, and whether output was cut.
     #[serde(default)]
     pub output: Option<OutputStats>,
+    /// What a Claude Code run's stream showed, to its last line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude: Option<crate::core::claude_stream::Progress>,
 }
 
 impl ExitRecord {

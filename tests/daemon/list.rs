@@ -49,6 +49,7 @@ fn new_task(uid: u32, priority: Priority, argv: Vec<String>) -> NewTask {
         umask: 0o022,
         limits: Default::default(),
         created_ms: 1,
+        claude: None,
     }
 }
 

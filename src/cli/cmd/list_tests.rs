@@ -34,6 +34,7 @@ pub(crate) fn view(id: i64, state: TaskState, argv: &[&str]) -> TaskView {
         eligible_ms: None,
         attempt_history: None,
         resources: None,
+        claude: None,
     }
 }
 

@@ -8,6 +8,7 @@ pub mod logs;
 pub mod metrics;
 pub mod status;
 pub mod submit;
+pub mod submit_claude;
 pub mod top;
 pub mod version;
 pub mod wait;

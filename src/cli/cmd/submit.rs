@@ -1,4 +1,5 @@
-//! `claudinectl submit`: queue a command.
+//! `claudinectl submit`: queue a Claude Code prompt, or a command after
+//! `--`.
 
 use crate::cli::client::Client;
 use crate::cli::error::CliError;
@@ -13,13 +14,26 @@ use std::path::{Path, PathBuf};
 
 const EXAMPLES: &str = "\
 Examples:
+  claudinectl submit \"Fix the flaky test in tests/net.rs\" --cwd ~/src/app --priority P0
+  claudinectl submit --model opus --permission-mode acceptEdits \\
+      --allowed-tools \"Bash(cargo test:*)\" --max-turns 40 \"Make the tests pass\"
+  claudinectl submit --prompt-file task.md --cwd ~/src/app
+  claudinectl submit --continue-from 42 \"Now add a regression test\"
   claudinectl submit -- cargo test --release
-  claudinectl submit --priority P0 --cwd ~/src/app -- claude -p 'fix the flaky test'
   claudinectl submit -e RUST_LOG=debug -e CI=1 -- ./run-benchmarks.sh
   claudinectl submit --inherit-env -- make deploy
   id=$(claudinectl submit -- make) && claudinectl wait \"$id\"
 
-The command runs as you, without a shell (use `-- sh -c '...'` for pipes and
+Without `--`, the words are a prompt for Claude Code, which runs headless
+(claude -p, stream-json) in its own session, as you, in --cwd; the prompt
+may be up to 1 MiB (--prompt-file for long ones) and reaches claude on its
+stdin, never on a command line. Claude reads your credentials as it would
+in your shell (~/.claude), plus ~/.config/claudine/env if you keep
+KEY=VALUE lines there (mode 0600). Follow it with `claudinectl logs -f ID`,
+see turns, tools, tokens and cost with `claudinectl status ID`, continue it
+with `claudinectl resume ID`.
+
+After `--`, the command runs as you, without a shell (use `-- sh -c '...'` for pipes and
 redirections), in its own systemd scope, with a login-like environment plus
 the --env variables; --inherit-env sends your whole current environment
 instead, except your session bus (DBUS_SESSION_BUS_ADDRESS, XDG_RUNTIME_DIR:
@@ -28,7 +42,7 @@ pass them with --env if a task really needs them).";
 #[derive(Debug, Args)]
 #[command(
     after_help = EXAMPLES,
-    override_usage = "claudinectl submit [OPTIONS] -- CMD [ARGS]..."
+    override_usage = "claudinectl submit [OPTIONS] PROMPT...\n       claudinectl submit [OPTIONS] -- CMD [ARGS]..."
 )]
 pub struct SubmitArgs {
     /// Priority: P0 runs before P1, P1 before P2; first come first served
@@ -95,9 +109,16 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub stall_after: Option<i64>,
 
-    /// The command and its arguments, best after `--`
-    #[arg(value_name = "CMD", num_args = 1.., trailing_var_arg = true)]
+    /// The prompt for Claude Code (several words are joined by spaces)
+    #[arg(value_name = "PROMPT", num_args = 0..)]
+    pub prompt: Vec<String>,
+
+    /// The command and its arguments, after `--`
+    #[arg(value_name = "CMD", last = true)]
     pub command: Vec<String>,
+
+    #[command(flatten)]
+    pub claude: super::submit_claude::ClaudeArgs,
 }
 
 impl SubmitArgs {
@@ -105,10 +126,41 @@ impl SubmitArgs {
     /// "required" message would not say what is missing as clearly) and
     /// its name is not empty.
     pub(crate) fn check(&self) -> Result<(), (ErrorKind, &'static str)> {
+        let prompt = !self.prompt.is_empty() || self.claude.prompt_file.is_some();
+        if prompt && !self.command.is_empty() {
+            return Err((
+                ErrorKind::ArgumentConflict,
+                "give either a prompt or a command after `--`, not both",
+            ));
+        }
+        if !self.prompt.is_empty() && self.claude.prompt_file.is_some() {
+            return Err((
+                ErrorKind::ArgumentConflict,
+                "give the prompt either as words or with --prompt-file, not both",
+            ));
+        }
+        if prompt {
+            return match self.prompt.iter().all(|w| w.trim().is_empty())
+                && self.claude.prompt_file.is_none()
+            {
+                true => Err((
+                    ErrorKind::InvalidValue,
+                    "the prompt is empty: say what Claude should do",
+                )),
+                false => Ok(()),
+            };
+        }
+        if self.claude.any() {
+            return Err((
+                ErrorKind::ArgumentConflict,
+                "Claude options (--model, --permission-mode, ...) go with a prompt, not with a command after `--`",
+            ));
+        }
         match self.command.first() {
             None => Err((
                 ErrorKind::MissingRequiredArgument,
-                "no command to run: put it after `--`, as in: claudinectl submit -- make test",
+                "nothing to run: give a prompt for Claude Code (claudinectl submit \"fix the test\") \
+                 or a command after `--` (claudinectl submit -- make test)",
             )),
             Some(program) if program.is_empty() => Err((
                 ErrorKind::InvalidValue,
@@ -183,7 +235,12 @@ pub async fn run(client: &Client, args: SubmitArgs, o: &mut Output<'_>) -> Resul
             "claudinectl: not sending environment variable {key}: not valid UTF-8"
         ));
     }
+    let claude = match args.command.is_empty() {
+        true => Some(args.claude.request(args.prompt)?),
+        false => None,
+    };
     let req = SubmitRequest {
+        claude,
         argv: args.command,
         cwd,
         priority: args.priority,
@@ -285,7 +342,7 @@ mod tests {
     fn submit(args: &[&str]) -> Result<SubmitArgs, clap::Error> {
         let argv = ["claudinectl", "submit"].iter().chain(args).copied();
         match parse_args(argv)?.command {
-            Command::Submit(s) => Ok(s),
+            Command::Submit(s) => Ok(*s),
             other => panic!("parsed as {other:?}"),
         }
     }
@@ -295,9 +352,30 @@ mod tests {
         let s = submit(&["--priority", "p0", "--", "claude", "-p", "fix it", "--json"]).unwrap();
         assert_eq!(s.priority, Priority::P0);
         assert_eq!(s.command, ["claude", "-p", "fix it", "--json"]);
-        // Without `--`, everything from the first word on is the command.
-        let s = submit(&["-e", "A=1", "ls", "-l", "--cwd", "/"]).unwrap();
+        // Without `--`, the words are a prompt, and options may follow it.
+        let s = submit(&[
+            "-e", "A=1", "Fix", "the test", "--cwd", "/", "--model", "opus",
+        ])
+        .unwrap();
+        assert_eq!(s.prompt, ["Fix", "the test"]);
+        assert!(s.command.is_empty());
+        assert_eq!(s.cwd.as_deref(), Some("/"));
+        assert_eq!(s.claude.model.as_deref(), Some("opus"));
         assert_eq!(s.umask, None);
+        // Claude's options go with a prompt only; a prompt and a command
+        // do not mix.
+        for bad in [
+            &["--model", "opus", "--", "ls"][..],
+            &["fix it", "--", "ls"],
+            &["fix it", "--prompt-file", "p.md"],
+            &["   "],
+        ] {
+            let err = submit(bad).unwrap_err();
+            assert_eq!(err.exit_code(), exit::USAGE, "{bad:?}");
+        }
+        let s = submit(&["--prompt-file", "-", "--continue-from", "41"]).unwrap();
+        assert_eq!(s.claude.continue_from, Some(41));
+        let s = submit(&["--", "ls", "-l", "--cwd", "/"]).unwrap();
         assert_eq!(
             submit(&["--umask", "027", "--", "ls"]).unwrap().umask,
             Some(0o027)
@@ -369,7 +447,7 @@ mod tests {
         let msg = submit(&["--", ""]).unwrap_err().to_string();
         assert!(msg.contains("command name is empty"), "{msg}");
         let msg = submit(&["--"]).unwrap_err().to_string();
-        assert!(msg.contains("no command to run"), "{msg}");
+        assert!(msg.contains("nothing to run"), "{msg}");
         assert!(msg.contains("Usage: claudinectl submit"), "{msg}");
     }
 

@@ -25,7 +25,7 @@ pub(super) const MAX_BLOCKS: usize = 64;
 pub(super) const MAX_NAMES: usize = 16;
 
 /// A string as read: its first characters and its full length.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Text {
     /// The first characters (at most the limit of the field).
     pub preview: String,

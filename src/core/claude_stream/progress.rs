@@ -25,7 +25,7 @@ use super::{ApiRetry, Block, RateLimit, ResultLine, StreamLine, Text};
 pub const MAX_TOOL_NAMES: usize = 32;
 
 /// How often one tool was used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ToolCount {
     pub name: String,
     pub uses: u32,
@@ -33,7 +33,7 @@ pub struct ToolCount {
 
 /// An API request being retried: the last `api_retry` line and when it was
 /// read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Retry {
     pub attempt: Option<u64>,
     pub max_retries: Option<u64>,
@@ -88,7 +88,7 @@ impl ProgressChange {
 
 /// One run as its stream has shown it so far. Times are those passed to
 /// [`Progress::apply`].
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     pub session_id: Option<String>,
     pub model: Option<String>,
@@ -129,7 +129,11 @@ pub struct Progress {
     pub rate_limit: Option<(RateLimit, i64)>,
     /// The result line, once it came.
     pub result: Option<ResultLine>,
+    /// Parsing state, meaningful only while lines are still applied (a
+    /// snapshot written to a file leaves it out).
+    #[serde(skip)]
     last_message_id: Option<String>,
+    #[serde(skip)]
     in_assistant_message: bool,
 }
 

@@ -103,6 +103,9 @@ impl Actor {
                         t.id,
                         super::logs::LogStream::Both,
                     ),
+                    progress: t
+                        .is_claude()
+                        .then(|| super::claude::launch::progress_path(&self.cfg.exit_dir(), t.id)),
                 })
             })
             .collect();
@@ -203,6 +206,10 @@ impl Actor {
                     latest: Reading::default(),
                 },
             );
+        }
+        let mut r = r;
+        if let Some(p) = r.claude.take() {
+            self.claude_progress(r.id, r.attempt, p, r.at_ms);
         }
         let obs = Observation {
             at_ms: r.at_ms,

@@ -36,6 +36,8 @@ pub struct Target {
     pub cgroup: String,
     /// Its combined log.
     pub log: PathBuf,
+    /// A Claude Code task's progress file (kept by its supervisor).
+    pub progress: Option<PathBuf>,
 }
 
 /// The targets, with a version bumped at each change.
@@ -63,6 +65,9 @@ pub struct Reading {
     pub last_output_ms: Option<i64>,
     /// Processes that left the scope since the last round.
     pub escaped: Vec<Escape>,
+    /// A Claude Code task's progress, when its file changed since the last
+    /// round.
+    pub claude: Option<crate::core::claude_stream::Progress>,
 }
 
 #[derive(Debug)]
@@ -88,6 +93,8 @@ struct Watched {
     contain: Containment,
     wds: Vec<WatchDescriptor>,
     complained: bool,
+    /// The progress file's (mtime ns, size) when last read.
+    progress_stamp: Option<(i128, u64)>,
 }
 
 pub struct Sampler {
@@ -199,6 +206,9 @@ impl Sampler {
             Ok(o) => r.output = o.unwrap_or_default(),
             Err(e) => errors.push(format!("read {}: {e}", t.log.display())),
         }
+        if let Some(path) = &t.progress {
+            r.claude = read_progress(path, &mut w.progress_stamp);
+        }
         let modified = (r.output.modified_ms > 0).then_some(r.output.modified_ms);
         r.last_output_ms = self.activity.last_write(id).or(modified);
         if !errors.is_empty() && !w.complained {
@@ -259,6 +269,7 @@ impl Sampler {
                 contain: Containment::default(),
                 wds: Vec::new(),
                 complained: false,
+                progress_stamp: None,
             };
             if let Some(i) = &mut self.inotify {
                 for file in ["memory.events", "cgroup.events"] {
@@ -334,3 +345,25 @@ impl Keep<'_> {
 #[cfg(test)]
 #[path = "sampler_tests.rs"]
 mod tests;
+
+/// The progress in `path` if the file changed since `stamp` (which is
+/// updated); `None` when unchanged, absent or unreadable (the supervisor
+/// replaces it by rename, so a read never sees half a file).
+fn read_progress(
+    path: &std::path::Path,
+    stamp: &mut Option<(i128, u64)>,
+) -> Option<crate::core::claude_stream::Progress> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let now = (
+        i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        meta.size(),
+    );
+    if !meta.is_file() || *stamp == Some(now) || meta.size() > 4 << 20 {
+        return None;
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let p = serde_json::from_slice(&bytes).ok()?;
+    *stamp = Some(now);
+    Some(p)
+}

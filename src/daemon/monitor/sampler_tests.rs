@@ -34,6 +34,7 @@ pub fn target(root: &Path, logs: &Path, id: TaskId) -> Target {
         attempt: 1,
         cgroup: format!("/claudine.slice/claudine-task-{id}.scope"),
         log: logs.join(format!("{id}.log")),
+        progress: None,
     }
 }
 
