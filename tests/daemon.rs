@@ -1110,6 +1110,8 @@ fn metrics_are_read_from_the_store_and_private() {
     assert!(text(&out.stderr).contains("not found"));
 }
 
+#[path = "daemon/claude.rs"]
+mod claude;
 #[path = "daemon/list.rs"]
 mod list;
 

@@ -102,6 +102,17 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/tasks/{id}/resume`.
+    pub async fn resume(
+        &self,
+        id: TaskId,
+        req: &crate::proto::ResumeRequest,
+    ) -> Result<Answer<TaskView>, CliError> {
+        let body = to_body(req)?;
+        self.json(Method::POST, &format!("/v1/tasks/{id}/resume"), Some(body))
+            .await
+    }
+
     /// `GET /v1/tasks/{id}/wait`: answers once the task is terminal, however
     /// long that takes.
     pub async fn wait(&self, id: TaskId) -> Result<Answer<TaskView>, CliError> {

@@ -77,7 +77,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Queue a command; prints the new task's id
+    /// Queue a Claude Code prompt, or a command after `--`; prints the new task's id
     Submit(Box<cmd::submit::SubmitArgs>),
     /// List tasks: queued and running ones, and why queued ones still wait
     List(cmd::list::ListArgs),
@@ -87,6 +87,8 @@ pub enum Command {
     Logs(cmd::logs::LogsArgs),
     /// Cancel a task: a queued one ends at once, a running one is stopped
     Cancel(cmd::cancel::CancelArgs),
+    /// Continue a Claude Code task that ended, in the same session
+    Resume(cmd::resume::ResumeArgs),
     /// Wait until a task ends and exit with its exit code
     Wait(cmd::wait::WaitArgs),
     /// Your tasks' events (queued, started, stalled, high-memory, finished, ...); --follow streams
@@ -171,6 +173,7 @@ pub async fn run(
         Command::Metrics(args) => cmd::metrics::run(&client, args, out).await,
         Command::Top(args) => cmd::top::run(&client, args, out).await,
         Command::Cancel(args) => cmd::cancel::run(&client, args, out).await,
+        Command::Resume(args) => cmd::resume::run(&client, args, out).await,
         Command::Wait(args) => cmd::wait::run(&client, args, out).await,
         Command::Version(args) => cmd::version::run(&client, args, out).await,
     };

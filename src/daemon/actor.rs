@@ -107,6 +107,13 @@ pub enum Event {
         reason: Option<String>,
         reply: Reply<TaskView>,
     },
+    /// Continue an ended Claude task's session.
+    Resume {
+        caller: Caller,
+        id: TaskId,
+        req: crate::proto::ResumeRequest,
+        reply: Reply<TaskView>,
+    },
     Wait {
         caller: Caller,
         id: TaskId,
@@ -390,7 +397,12 @@ impl Actor {
             Event::Get { caller, id, reply } => {
                 let _ = reply.send(self.visible(&caller, id).and_then(|t| {
                     let mut v = self.view(&t);
-                    v.attempt_history = Some(self.store.attempts(id).map_err(internal)?);
+                    let attempts = self.store.attempts(id).map_err(internal)?;
+                    if let Some(c) = v.claude.as_mut().filter(|c| c.progress.is_none()) {
+                        // The last run that showed anything.
+                        c.progress = attempts.iter().rev().find_map(|a| a.claude.clone());
+                    }
+                    v.attempt_history = Some(attempts);
                     if t.state() == TaskState::Running {
                         v.resources =
                             super::resources::read(&self.cgroups, &t.unit_name()).map(|mut r| {
@@ -400,6 +412,14 @@ impl Actor {
                     }
                     Ok(v)
                 }));
+            }
+            Event::Resume {
+                caller,
+                id,
+                req,
+                reply,
+            } => {
+                let _ = reply.send(self.resume(&caller, id, req));
             }
             Event::Cancel {
                 caller,
@@ -510,6 +530,12 @@ impl Actor {
             v.expected_memory_bytes = Some(bytes);
             v.expected_memory_source = Some(why.into());
         }
+        if let Some(c) = v.claude.as_mut() {
+            c.progress = self.claude.live.get(&t.id).cloned();
+            if queued {
+                c.held = self.claude_hold(t, now_ms());
+            }
+        }
         v
     }
 
@@ -520,6 +546,9 @@ impl Actor {
                 "waiting for {} of the previous attempt to be gone",
                 t.unit_name()
             ));
+        }
+        if let Some(held) = self.claude_hold(t, now_ms()) {
+            return Some(held);
         }
         if let crate::core::Status::Queued(w) = &t.status {
             if let Some(at) = w.eligible_ms.filter(|at| *at > now_ms()) {

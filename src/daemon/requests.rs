@@ -157,24 +157,37 @@ impl Actor {
     /// Per-user limits on unfinished tasks and the bytes they hold. Root is
     /// exempt (it can edit the configuration anyway).
     fn check_quota(&self, caller: &Caller, new: &NewTask) -> Result<(), ErrorInfo> {
-        if caller.uid == 0 {
+        self.quota_for(caller.uid, &caller.name, new.footprint())
+    }
+
+    /// The quota check for a finished task of `t`'s owner queued again.
+    pub(super) fn check_resume_quota(
+        &self,
+        _caller: &Caller,
+        t: &crate::core::Task,
+    ) -> Result<(), ErrorInfo> {
+        self.quota_for(t.owner_uid, &t.owner_name, t.footprint())
+    }
+
+    fn quota_for(&self, uid: u32, name: &str, footprint: usize) -> Result<(), ErrorInfo> {
+        if uid == 0 {
             return Ok(());
         }
-        let (count, bytes) = self.per_user.get(&caller.uid).copied().unwrap_or_default();
+        let (count, bytes) = self.per_user.get(&uid).copied().unwrap_or_default();
         let quota = |m: String| ErrorInfo::new(ErrorCode::QuotaExceeded, m);
         if count >= self.cfg.max_queued_per_user {
             return Err(quota(format!(
                 "user {} already has {count} unfinished tasks, the most max_queued_per_user allows; \
                  wait for some to finish or cancel some",
-                caller.name
+                name
             )));
         }
-        let total = bytes as u64 + new.footprint() as u64;
+        let total = bytes as u64 + footprint as u64;
         if total > self.cfg.max_queued_bytes_per_user {
             return Err(quota(format!(
                 "user {}'s unfinished tasks would hold {} KiB of command lines and environment, \
                  more than max_queued_mb_per_user ({} MiB) allows",
-                caller.name,
+                name,
                 total >> 10,
                 self.cfg.max_queued_bytes_per_user >> 20
             )));

@@ -12,8 +12,8 @@ use super::actor::{Event, EventsPage, LogSource, Reply, EVENTS_PAGE};
 use super::users::{Caller, UserError};
 use crate::config::Config;
 use crate::proto::{
-    CancelRequest, ErrorBody, ErrorCode, ErrorInfo, ListFilter, LogStream, SubmitRequest,
-    VersionResponse, MAX_REQUEST_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    CancelRequest, ErrorBody, ErrorCode, ErrorInfo, ListFilter, LogStream, ResumeRequest,
+    SubmitRequest, VersionResponse, MAX_REQUEST_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -304,6 +304,20 @@ async fn route(
                 StatusCode::OK,
                 &ask.ask(|caller, reply| Event::Get { caller, id, reply })
                     .await?,
+            )
+        }
+        (&Method::POST, ["v1", "tasks", id, "resume"]) => {
+            let id = task_id(id)?;
+            let body: ResumeRequest = read_json(req).await?;
+            json(
+                StatusCode::OK,
+                &ask.ask(|caller, reply| Event::Resume {
+                    caller,
+                    id,
+                    req: body,
+                    reply,
+                })
+                .await?,
             )
         }
         (&Method::POST, ["v1", "tasks", id, "cancel"]) => {

@@ -102,6 +102,19 @@ pub struct Relay<'a> {
     streams: [Stream; 2],
     /// A Claude Code run's reader of stdout: sees every byte, kept or not.
     tap: Option<&'a mut ClaudeTap>,
+    /// The last bytes of stderr (at most [`ERR_TAIL`]), for the reason of
+    /// a failure.
+    err_tail: Vec<u8>,
+}
+
+/// Bytes of stderr kept for [`OutputStats`]' last line.
+const ERR_TAIL: usize = 2048;
+
+/// The last non-blank line of `tail`, at most 300 characters.
+fn last_line(tail: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(tail);
+    let line = text.lines().map(str::trim).rev().find(|l| !l.is_empty())?;
+    Some(line.chars().take(300).collect())
 }
 
 /// Free bytes for unprivileged users on the filesystem of `fd`.
@@ -138,6 +151,7 @@ impl<'a> Relay<'a> {
             space_fd,
             streams: [Stream::new("stdout", stdout), Stream::new("stderr", stderr)],
             tap: None,
+            err_tail: Vec::new(),
         }
     }
 
@@ -197,6 +211,7 @@ impl<'a> Relay<'a> {
             stderr_bytes: err.total,
             stdout_dropped: out.dropped,
             stderr_dropped: err.dropped,
+            stderr_last_line: last_line(&self.err_tail),
         }
     }
 
@@ -232,6 +247,11 @@ impl<'a> Relay<'a> {
             if let Some(tap) = self.tap.as_deref_mut() {
                 tap.feed(data);
             }
+        } else {
+            let keep = data.len().min(ERR_TAIL);
+            self.err_tail.extend_from_slice(&data[data.len() - keep..]);
+            let over = self.err_tail.len().saturating_sub(ERR_TAIL);
+            self.err_tail.drain(..over);
         }
         let len = data.len() as u64;
         let stream = &mut self.streams[i];

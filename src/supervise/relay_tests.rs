@@ -133,6 +133,7 @@ fn relays_a_real_command_until_it_exits() {
             stderr_bytes: 3,
             stdout_dropped: 0,
             stderr_dropped: 0,
+            stderr_last_line: Some("e1".into()),
         }
     );
     let out = std::fs::read(&files.paths[0]).unwrap();

@@ -176,4 +176,8 @@ pub struct OutputStats {
     /// Bytes dropped by the size cap or the free-space reserve.
     pub stdout_dropped: u64,
     pub stderr_dropped: u64,
+    /// The last non-blank line the command wrote to stderr (300 characters
+    /// at most): what a failing program last said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_last_line: Option<String>,
 }

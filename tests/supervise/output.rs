@@ -44,6 +44,7 @@ fn output_past_the_cap_is_dropped_without_blocking_the_command() {
             stderr_bytes: 5,
             stdout_dropped: WRITTEN - CAP as u64,
             stderr_dropped: 0,
+            stderr_last_line: Some("done".into()),
         })
     );
 }

@@ -73,10 +73,16 @@ pub fn wants_rendering(args: &LogsArgs, is_claude: bool) -> bool {
 }
 
 pub async fn run(client: &Client, args: LogsArgs, o: &mut Output<'_>) -> Result<i32, CliError> {
-    // TODO(claude view): whether the task runs Claude Code comes from its
-    // `TaskView::claude` (`GET /v1/tasks/{id}`, asked only without --raw);
-    // until then every log is printed as it is.
-    let is_claude = false;
+    // Whether the task runs Claude Code: its view says (asked only when the
+    // answer matters; an unknown id is reported by the logs request itself).
+    let is_claude = if args.raw || o.json || args.stream() == LogStream::Stderr {
+        false
+    } else {
+        match client.task(args.id).await {
+            Ok(t) => t.value.claude.is_some(),
+            Err(_) => false,
+        }
+    };
     let render = wants_rendering(&args, is_claude) && !o.json;
     print(client, &args, render, o.out).await?;
     Ok(exit::OK)

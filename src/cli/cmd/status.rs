@@ -48,9 +48,12 @@ where
             format!("{} (uid {})", clean(&t.owner), t.owner_uid),
         ),
         ("priority", t.priority.to_string()),
-        ("command", format::shell_join(&t.argv)),
-        ("cwd", clean(&t.cwd)),
     ];
+    match &t.claude {
+        Some(c) => super::status_claude::lines(c, &mut fields),
+        None => fields.push(("command", format::shell_join(&t.argv))),
+    }
+    fields.push(("cwd", clean(&t.cwd)));
     if !t.env_keys.is_empty() {
         let keys: Vec<String> = t.env_keys.iter().map(|k| clean(k)).collect();
         fields.push(("env", keys.join(" ")));

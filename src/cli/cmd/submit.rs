@@ -219,7 +219,7 @@ fn parse_priority(s: &str) -> Result<Priority, String> {
 }
 
 /// `KEY=VALUE` with a non-empty KEY; VALUE may be empty or contain `=`.
-fn parse_env(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_env(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
         Some(_) => Err(format!("invalid --env {s:?}: the variable name is empty")),

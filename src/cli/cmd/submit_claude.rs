@@ -96,7 +96,7 @@ impl ClaudeArgs {
     }
 }
 
-fn read_prompt(file: &str) -> Result<String, CliError> {
+pub(crate) fn read_prompt(file: &str) -> Result<String, CliError> {
     let mut bytes = Vec::new();
     let limit = MAX_PROMPT_BYTES as u64 + 1;
     let read = if file == "-" {

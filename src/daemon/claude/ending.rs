@@ -27,9 +27,21 @@ pub fn judge(task: &Task, r: &ExitRecord, forced_error: Option<String>) -> (Judg
     if let Some(e) = forced_error.or_else(|| r.error.clone()) {
         return (Judged::Failed(e), session_seen);
     }
+    let said = r
+        .output
+        .as_ref()
+        .and_then(|o| o.stderr_last_line.as_deref())
+        .filter(|_| progress.result.is_none());
     let judged = match outcome(r.exit_code, r.signal, progress) {
         ClaudeOutcome::Succeeded => Judged::Succeeded,
-        ClaudeOutcome::Failed { reason } => Judged::Failed(with_denials(reason, progress)),
+        ClaudeOutcome::Failed { mut reason } => {
+            // Without a result line, claude's own words are on stderr (an
+            // option it rejects, a session it cannot find).
+            if let Some(line) = said {
+                reason.push_str(&format!("; claude said: {line}"));
+            }
+            Judged::Failed(with_denials(reason, progress))
+        }
         ClaudeOutcome::Limited { limit, reason } => Judged::Limited { limit, reason },
     };
     (judged, session_seen)

@@ -7,4 +7,5 @@ pub mod binary;
 pub mod ending;
 pub mod govern;
 pub mod launch;
+pub mod resume;
 pub mod submit;

@@ -1,0 +1,66 @@
+//! `claudinectl resume ID`: a Claude Code task that ended (succeeded,
+//! failed, cancelled, interrupted) is queued again, and its next run
+//! continues its session (`--resume`) in the same directory, with a new
+//! prompt or a plain "continue". Values given with `--env` at submit are
+//! not kept once a task ends (they may be secrets): the request gives them
+//! again, or the user keeps them in `~/.config/claudine/env`.
+
+use crate::core::claude::check_prompt;
+use crate::core::{TaskId, Transition};
+use crate::daemon::actor::{now_ms, Actor};
+use crate::daemon::users::{self, Caller};
+use crate::proto::{ErrorCode, ErrorInfo, ResumeRequest, TaskView};
+use tracing::info;
+
+impl Actor {
+    pub(in crate::daemon) fn resume(
+        &mut self,
+        caller: &Caller,
+        id: TaskId,
+        req: ResumeRequest,
+    ) -> Result<TaskView, ErrorInfo> {
+        let invalid = |m: String| ErrorInfo::new(ErrorCode::InvalidRequest, m);
+        let conflict = |m: String| ErrorInfo::new(ErrorCode::Conflict, m);
+        let task = self.visible(caller, id)?;
+        if !task.is_claude() {
+            return Err(conflict(format!(
+                "task {id} is a command, not a Claude Code task: there is no session to resume \
+                 (submit the command again)"
+            )));
+        }
+        if !task.state().is_terminal() {
+            return Err(conflict(format!(
+                "task {id} is {}: only a task that ended can be resumed",
+                task.state()
+            )));
+        }
+        if let Some(p) = &req.prompt {
+            check_prompt(p).map_err(invalid)?;
+        }
+        for (k, v) in &req.env {
+            users::check_env_entry(k, v).map_err(invalid)?;
+        }
+        let mut env: Vec<(String, String)> = req.env.into_iter().collect();
+        env.retain(|(k, _)| !users::RESERVED_ENV.contains(&k.as_str()));
+        self.check_resume_quota(caller, &task)?;
+        let after = self.transition(
+            &task,
+            Transition::Reopen {
+                prompt: req.prompt,
+                env,
+                reason: format!("resumed by {}", caller.name),
+                now_ms: now_ms(),
+            },
+        )?;
+        info!(
+            claudine_task_id = id,
+            claudine_user = %caller.name,
+            "task {id} resumed by {} (uid {}): its session continues",
+            caller.name,
+            caller.uid
+        );
+        self.track(after.clone());
+        self.enqueue(&after);
+        Ok(self.view(&after))
+    }
+}
