@@ -13,6 +13,7 @@
 #   BENCH_*          passed to the guest (e.g. BENCH_ONLY=sched: only the scheduling
 #                    comparison with pueue, see tests/vm/guest/bench_sched.sh)
 #   PUEUE_DIR        --bench: a dir with bin/pueue and bin/pueued (default: scripts/fetch-pueue.sh)
+#   CLAUDE_BIN       the claude CLI for the suite's claude section (default: scripts/fetch-claude.sh)
 #   TESTBED_*        knobs of tests/vm/testbed.sh (TESTBED_ACCEL, TESTBED_MEM, TESTBED_TIMEOUT, ...)
 #
 # The first run builds the VM image (root, ~1 min, cached in /var/cache/claudine-testbed).
@@ -44,8 +45,17 @@ fi
 # The guest installs /mnt/testbed/claudine_*.deb.
 name=$(basename "$deb"); [[ $name == claudine_*.deb ]] || name=claudine_0-local_amd64.deb
 cp "$deb" "$stage/$name"
-files=("$guest/lib.sh" "$guest/foundation.sh" "$guest/monitoring.sh" "$guest/autoscale.sh" "$guest/alloc.py" "$stage/$name")
+files=("$guest/lib.sh" "$guest/foundation.sh" "$guest/monitoring.sh" "$guest/autoscale.sh" "$guest/claude.sh" "$guest/alloc.py" "$stage/$name")
 if [[ $mode == suite ]]; then
+    # The real claude CLI (pinned, from npm; scripts/fetch-claude.sh) and the
+    # fake Messages API it talks to in the guest (examples/fake_anthropic).
+    say "the claude CLI (scripts/fetch-claude.sh) and the fake Messages API"
+    claude_bin=${CLAUDE_BIN:-$("$CLAUDINE_ROOT/scripts/fetch-claude.sh")} || die "no claude CLI for the guest"
+    cp -L "$claude_bin" "$stage/claude" || die "cannot copy $claude_bin"
+    (cd "$CLAUDINE_ROOT" && cargo build --quiet --locked --release --example fake_anthropic) \
+        || die "cannot build the fake Messages API"
+    cp "${CARGO_TARGET_DIR:-$CLAUDINE_ROOT/target}/release/examples/fake_anthropic" "$stage/fake_anthropic"
+    files+=("$stage/claude" "$stage/fake_anthropic")
     # A claudined with fault-injection points (cargo feature fault-injection,
     # src/daemon/fault.rs) for the suite's fault section only; the .deb never
     # has them. A debug build: it reuses the dependencies `cargo test` built.
