@@ -10,6 +10,7 @@ pub mod status;
 pub mod submit;
 pub mod submit_claude;
 pub mod top;
+pub mod usage;
 pub mod version;
 pub mod wait;
 
