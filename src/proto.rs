@@ -39,10 +39,12 @@
 pub mod list;
 pub mod metrics;
 pub mod top;
+pub mod usage;
 
 pub use list::{ListFilter, ListResponse};
 pub use metrics::{MetricsPoint, MetricsView};
 pub use top::TopView;
+pub use usage::UsageView;
 
 use crate::core::claude::{ClaudeOptions, ClaudeTask};
 use crate::core::claude_stream::Progress;

@@ -1153,3 +1153,6 @@ fn memory_requests_the_host_can_never_meet_are_refused_at_submit() {
 
 #[path = "daemon/top.rs"]
 mod top;
+
+#[path = "daemon/usage.rs"]
+mod usage;

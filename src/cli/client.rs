@@ -9,8 +9,8 @@ use crate::cli::format;
 use crate::core::TaskId;
 use crate::proto::{
     CancelRequest, ErrorBody, ListFilter, ListResponse, LogStream, MetricsView, SubmitRequest,
-    SubmitResponse, TaskView, TopView, VersionResponse, MAX_REQUEST_BYTES, PROTOCOL_HEADER,
-    PROTOCOL_VERSION,
+    SubmitResponse, TaskView, TopView, UsageView, VersionResponse, MAX_REQUEST_BYTES,
+    PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -129,6 +129,16 @@ impl Client {
     /// `GET /v1/top`.
     pub async fn top(&self) -> Result<Answer<TopView>, CliError> {
         self.json(Method::GET, "/v1/top", None).await
+    }
+
+    /// `GET /v1/usage?user=NAME`.
+    pub async fn usage(&self, user: Option<&str>) -> Result<Answer<UsageView>, CliError> {
+        let query: Vec<String> = user
+            .map(|u| format!("user={}", encode_query_value(u)))
+            .into_iter()
+            .collect();
+        self.json(Method::GET, &with_query("/v1/usage", &query), None)
+            .await
     }
 
     /// `GET /v1/tasks/{id}/logs?tail=N&follow=1&stream=stdout|stderr`

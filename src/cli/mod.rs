@@ -46,6 +46,7 @@ Examples:
   claudinectl logs -f 42
   claudinectl metrics 42
   claudinectl top
+  claudinectl usage
   claudinectl wait 42 && echo 'task 42 succeeded'";
 
 /// Queue commands for claudined, which runs each one in its own systemd scope.
@@ -97,6 +98,8 @@ pub enum Command {
     Metrics(cmd::metrics::MetricsArgs),
     /// A live view of the host and the queue, redrawn every second (q quits)
     Top(cmd::top::TopArgs),
+    /// Claude Code tasks' tokens and cost per hour and day, cooldowns in force, budgets
+    Usage(cmd::usage::UsageArgs),
     /// Print the versions of claudinectl and claudined
     Version(cmd::version::VersionArgs),
 }
@@ -172,6 +175,7 @@ pub async fn run(
         Command::Events(args) => cmd::events::run(&client, args, out).await,
         Command::Metrics(args) => cmd::metrics::run(&client, args, out).await,
         Command::Top(args) => cmd::top::run(&client, args, out).await,
+        Command::Usage(args) => cmd::usage::run(&client, args, out).await,
         Command::Cancel(args) => cmd::cancel::run(&client, args, out).await,
         Command::Resume(args) => cmd::resume::run(&client, args, out).await,
         Command::Wait(args) => cmd::wait::run(&client, args, out).await,
@@ -264,7 +268,8 @@ mod tests {
         }
         let mut app = Cli::command();
         for sub in [
-            "submit", "list", "status", "logs", "cancel", "wait", "metrics", "top", "version",
+            "submit", "list", "status", "logs", "cancel", "wait", "metrics", "top", "usage",
+            "version",
         ] {
             let help = app
                 .find_subcommand_mut(sub)

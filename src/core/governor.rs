@@ -74,7 +74,7 @@ mod usage;
 
 pub use bucket::TokenBucket;
 pub use cooldown::{backoff_ms, Cause, Cooldown, Requeue, MAX_RESET_AHEAD_MS};
-pub use hold::{Amount, BudgetOver, Hold, HoldWhy, Span};
+pub use hold::{format_count, Amount, BudgetOver, Hold, HoldWhy, Span};
 pub use report::{report, Report, ReportRow};
 pub use usage::{Budgets, Sums, Totals, UsageRecord, UsageWindow};
 

@@ -19,7 +19,7 @@ use crate::core::{ReadyQueue, Task, TaskId, TaskState, Transition};
 use crate::host::HostSampler;
 use crate::proto::{
     DaemonStatus, ErrorCode, ErrorInfo, ListFilter, ListResponse, LogStream, MetricsView,
-    SubmitRequest, SubmitResponse, TaskView, TopView,
+    SubmitRequest, SubmitResponse, TaskView, TopView, UsageView,
 };
 use crate::store::{AttemptEnd, Store};
 use crate::systemd::Scopes;
@@ -146,6 +146,13 @@ pub enum Event {
     Top {
         caller: Caller,
         reply: Reply<TopView>,
+    },
+    /// Claude Code usage and cooldowns (`claude/usage.rs`).
+    Usage {
+        caller: Caller,
+        /// `usage --user NAME`, resolved by the server (off the actor).
+        owner: Option<(String, Option<u32>)>,
+        reply: Reply<UsageView>,
     },
     /// A launch task finished creating the scope (and sent `go` on success).
     ScopeReady {
@@ -489,6 +496,13 @@ impl Actor {
             }
             Event::Top { caller, reply } => {
                 let _ = reply.send(Ok(self.top_view(&caller)));
+            }
+            Event::Usage {
+                caller,
+                owner,
+                reply,
+            } => {
+                let _ = reply.send(self.usage(&caller, owner));
             }
             Event::ScopeReady {
                 id,

@@ -24,7 +24,7 @@ impl Actor {
         user: Option<(String, Option<u32>)>,
         filter: &ListFilter,
     ) -> Result<ListResponse, ErrorInfo> {
-        let owner = list_owner(caller, user)?;
+        let owner = whose(caller, user, "list other users' tasks")?;
         let (mut queued, mut running) = (0, 0);
         let mut unfinished: Vec<&Task> = Vec::new();
         for t in self.tasks.values() {
@@ -108,12 +108,13 @@ impl Actor {
     }
 }
 
-/// Whose tasks a list shows: the rules did not change with the filters.
-/// Admins see everyone's unless they name a user; others see their own, and
-/// naming anyone else is refused.
-fn list_owner(
+/// Whose tasks (or usage) a request shows: admins see everyone's unless
+/// they name a user; others see their own, and naming anyone else is
+/// refused ("only root and members of the admin group may {what}").
+pub(in crate::daemon) fn whose(
     caller: &Caller,
     user: Option<(String, Option<u32>)>,
+    what: &str,
 ) -> Result<Option<u32>, ErrorInfo> {
     match (user, caller.admin) {
         (None, true) => Ok(None),
@@ -125,7 +126,7 @@ fn list_owner(
             if !admin && uid != caller.uid {
                 return Err(ErrorInfo::new(
                     ErrorCode::PermissionDenied,
-                    "only root and members of the admin group may list other users' tasks",
+                    format!("only root and members of the admin group may {what}"),
                 ));
             }
             Ok(Some(uid))

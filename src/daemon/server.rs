@@ -243,11 +243,7 @@ async fn route(
                 query.get("limit"),
             )
             .map_err(invalid)?;
-            // The name is resolved here, off the actor, bounded in time.
-            let owner = match query.get("user") {
-                Some(name) => Some((name.to_string(), uid_of(accounts, name).await?)),
-                None => None,
-            };
+            let owner = user_query(accounts, &query).await?;
             json(
                 StatusCode::OK,
                 &ask.ask(|caller, reply| Event::List {
@@ -294,6 +290,18 @@ async fn route(
             &ask.ask(|caller, reply| Event::Top { caller, reply })
                 .await?,
         ),
+        (&Method::GET, ["v1", "usage"]) => {
+            let owner = user_query(accounts, &query).await?;
+            json(
+                StatusCode::OK,
+                &ask.ask(|caller, reply| Event::Usage {
+                    caller,
+                    owner,
+                    reply,
+                })
+                .await?,
+            )
+        }
         (&Method::GET, ["v1", "status"]) => json(
             StatusCode::OK,
             &ask.ask(|_, reply| Event::Status { reply }).await?,
@@ -587,6 +595,18 @@ async fn uid_of(accounts: &Arc<Accounts>, name: &str) -> Result<Option<u32>, Err
         }
         e => ErrorInfo::new(ErrorCode::Internal, e.to_string()),
     })
+}
+
+/// `user=NAME` and its uid (`None`: no such user), resolved here, off the
+/// actor, bounded in time.
+async fn user_query(
+    accounts: &Arc<Accounts>,
+    query: &Query,
+) -> Result<Option<(String, Option<u32>)>, ErrorInfo> {
+    match query.get("user") {
+        Some(name) => Ok(Some((name.to_string(), uid_of(accounts, name).await?))),
+        None => Ok(None),
+    }
 }
 
 /// `a=1&b=x`, percent-decoded (`%XX`; `+` is a plain plus). A value that

@@ -12,6 +12,7 @@ pub mod status_claude;
 pub mod submit;
 pub mod submit_claude;
 pub mod top;
+pub mod usage;
 pub mod version;
 pub mod wait;
 
