@@ -72,6 +72,14 @@ pub struct ProgressDetail {
     /// 0..=100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<f64>,
+    /// A Claude Code run: the turn it is in, its tool uses so far and the
+    /// last tool it called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_uses: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tool: Option<String>,
 }
 
 /// A checkpoint was taken.

@@ -51,6 +51,9 @@ fn one_of_each() -> Vec<TaskEvent> {
             EventDetail::Progress(ProgressDetail {
                 message: Some("tests pass".into()),
                 percent: Some(42.5),
+                turn: Some(3),
+                tool_uses: Some(5),
+                last_tool: Some("Bash".into()),
             }),
         ),
         (

@@ -204,6 +204,9 @@ impl Actor {
                 EventDetail::Progress(ProgressDetail {
                     message: Some(p.summary()),
                     percent: None,
+                    turn: Some(p.turns()),
+                    tool_uses: Some(p.tool_uses),
+                    last_tool: p.last_tool.clone(),
                 }),
             ));
         }

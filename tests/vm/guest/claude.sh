@@ -84,6 +84,24 @@ sec_claude() {
     ms=$(( $(jq -r --arg s "$sid" 'select(.session_id == $s) | .ts_ms' "$FAKE_LOG" | head -1) - t0 ))
     note "figure: submit -> claude's first API request: $ms ms (one task, idle guest)"
 
+    # --- unattended: a tool that needs approval is denied, not waited for, and
+    # reported; an MCP server claude starts runs in the task's scope too.
+    local den mcp
+    den=$(submit alice --cwd "$(home_of alice)/proj" "Try a tool without permission.
+@bash touch denied-file")
+    mcp=$(submit alice --permission-mode bypassPermissions --cwd "$(home_of alice)/proj" \
+        --mcp-config '{"mcpServers":{"probe":{"command":"/bin/sh","args":["-c","cat /proc/self/cgroup > mcp-cgroup"]}}}' \
+        "@say with an MCP server")
+    wait_until 120 "without a permission mode: task $den ends (it does not wait for approval)" is_terminal "$den"
+    check_not "... the tool did not run" test -e "$(home_of alice)/proj/denied-file"
+    check "... and the denial is reported: permission_denials" \
+        test "$(claude_field "$den" '.progress.result.permission_denials')" -ge 1
+    ctl alice status "$den"
+    check_match "claudinectl status names the denied tool" "denied: +[0-9]+ tool call\\(s\\): Bash" "$OUT"
+    wait_until 120 "a task with an MCP server (--mcp-config) ends" is_terminal "$mcp"
+    check_match "the MCP server claude started ran inside the task's scope" "claudine.slice/claudine-task-$mcp.scope" \
+        "$(cat "$(home_of alice)/proj/mcp-cgroup" 2>&1)"
+
     # --- resume: the same session continues, the API sees the earlier turns.
     ctl alice resume "$a" --prompt "Now say you are done.
 @say resumed fine"
@@ -181,7 +199,7 @@ sec_claude() {
     done | sort -n | tr '\n' ' ')
     note "figure: submit -> first API request over the 20 (ms, sorted; includes queueing): $firsts"
     local escaped=0
-    for i in "${ids[@]}" "$a" "$r" "$c"; do [[ -n $(escaped_of "$i") ]] && escaped=$((escaped + 1)); done
+    for i in "${ids[@]}" "$a" "$r" "$c" "$den" "$mcp"; do [[ -n $(escaped_of "$i") ]] && escaped=$((escaped + 1)); done
     check_eq "every process of every Claude task stayed in its scope (no task:escaped)" 0 "$escaped"
     check_eq "no claude process runs outside a task scope now" "" "$(claude_procs_outside)"
 
