@@ -248,3 +248,52 @@ fn bad_claude_input_gets_clear_errors() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn budgets_and_the_start_rate_hold_claude_tasks_with_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let claude = fake_claude(dir.path());
+    let path = claude.to_str().unwrap().to_owned();
+    let d = Daemon::start_with(dir.path(), Arc::default(), None, move |c| {
+        c.claude_path = Some(path);
+        c.claude.budgets.usd_per_day = Some(0.1);
+    });
+    let first = d.submit(&["spend"]);
+    d.wait_state(&first, "succeeded");
+    let second = d.submit(&["spend more"]);
+    let v = wait_json(&d, &second, "held by the budget", |v| {
+        v["waiting_reason"]
+            .as_str()
+            .is_some_and(|w| w.contains("budget"))
+    });
+    assert_eq!(v["state"], "queued", "{v}");
+    assert!(
+        v["waiting_reason"]
+            .as_str()
+            .unwrap()
+            .contains("$0.12 of $0.10"),
+        "{v}"
+    );
+    // A command is not a Claude task: the budget does not hold it.
+    let cmd = d.submit(&["--", "true"]);
+    d.wait_state(&cmd, "succeeded");
+    drop(d);
+
+    let dir = tempfile::tempdir().unwrap();
+    let claude = fake_claude(dir.path());
+    let path = claude.to_str().unwrap().to_owned();
+    let d = Daemon::start_with(dir.path(), Arc::default(), None, move |c| {
+        c.claude_path = Some(path);
+        c.claude.starts_per_minute = Some(1);
+        c.claude.burst = 1;
+    });
+    let a = d.submit(&["one"]);
+    let b = d.submit(&["two"]);
+    d.wait_state(&a, "succeeded");
+    let v = wait_json(&d, &b, "held by the start rate", |v| {
+        v["waiting_reason"]
+            .as_str()
+            .is_some_and(|w| w.contains("start rate"))
+    });
+    assert_eq!(v["state"], "queued", "{v}");
+}

@@ -46,7 +46,7 @@ fi
 name=$(basename "$deb"); [[ $name == claudine_*.deb ]] || name=claudine_0-local_amd64.deb
 cp "$deb" "$stage/$name"
 files=("$guest/lib.sh" "$guest/foundation.sh" "$guest/monitoring.sh" "$guest/autoscale.sh" "$guest/claude.sh" "$guest/alloc.py" "$stage/$name")
-if [[ $mode == suite ]]; then
+if [[ $mode == suite || ${BENCH_ONLY:-claude} == claude ]]; then
     # The real claude CLI (pinned, from npm; scripts/fetch-claude.sh) and the
     # fake Messages API it talks to in the guest (examples/fake_anthropic).
     say "the claude CLI (scripts/fetch-claude.sh) and the fake Messages API"
@@ -56,6 +56,8 @@ if [[ $mode == suite ]]; then
         || die "cannot build the fake Messages API"
     cp "${CARGO_TARGET_DIR:-$CLAUDINE_ROOT/target}/release/examples/fake_anthropic" "$stage/fake_anthropic"
     files+=("$stage/claude" "$stage/fake_anthropic")
+fi
+if [[ $mode == suite ]]; then
     # A claudined with fault-injection points (cargo feature fault-injection,
     # src/daemon/fault.rs) for the suite's fault section only; the .deb never
     # has them. A debug build: it reuses the dependencies `cargo test` built.
@@ -70,13 +72,16 @@ if [[ $mode == bench ]]; then
     say "sampler, natively (examples/sampler_bench.rs)"
     (cd "$CLAUDINE_ROOT" && cargo run --quiet --release --locked --example sampler_bench -- \
         /dev/shm/claudine-sampler-bench 100 200) || die "the sampler benchmark failed"
+    say "the Claude Code stream parser, natively (examples/stream_bench.rs)"
+    (cd "$CLAUDINE_ROOT" && cargo run --quiet --release --locked --example stream_bench) \
+        || die "the stream parser benchmark failed"
     say "one admission decision with 10,000 queued, natively (examples/sched_bench.rs)"
     (cd "$CLAUDINE_ROOT" && cargo run --quiet --release --locked --example sched_bench -- 10000 50 100) \
         || die "the scheduler benchmark failed"
     # pueue, the queue the scheduling comparison runs next to claudine.
     pueue_dir=${PUEUE_DIR:-$("$CLAUDINE_ROOT/scripts/fetch-pueue.sh")} || die "no pueue for the guest"
     cp "$pueue_dir/bin/pueue" "$pueue_dir/bin/pueued" "$stage/" || die "no pueue binaries in $pueue_dir/bin"
-    files+=("$stage/pueue" "$stage/pueued" "$guest/bench_sched.sh")
+    files+=("$stage/pueue" "$stage/pueued" "$guest/bench_sched.sh" "$guest/bench_claude.sh")
 fi
 # Settings for the guest scripts, which source suite.env.
 {

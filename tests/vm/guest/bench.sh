@@ -7,8 +7,9 @@
 #
 # Sections: "sched" (bench_sched.sh: a mixed workload, claudine vs pueue at fixed
 # parallelism; first, while claudine has its shipped configuration and an empty
-# queue) and "base" (all the others). BENCH_ONLY=sched or BENCH_ONLY=base runs one
-# of them (tests/vm/run.sh passes BENCH_* through suite.env).
+# queue), "claude" (bench_claude.sh: submit -> claude's first API request against
+# a direct launch) and "base" (all the others). BENCH_ONLY=sched, claude or base
+# runs one of them (tests/vm/run.sh passes BENCH_* through suite.env).
 
 cd "$(dirname "${BASH_SOURCE[0]}")" || exit 125
 # shellcheck source=lib.sh
@@ -17,6 +18,8 @@ exec 2>&1
 [[ -f suite.env ]] && source ./suite.env
 # shellcheck source=bench_sched.sh
 source ./bench_sched.sh
+# shellcheck source=bench_claude.sh
+source ./bench_claude.sh
 OUTF=${TESTBED_OUT:-/tmp}/bench.txt
 : > "$OUTF"
 BENCH_ONLY=${BENCH_ONLY:-}
@@ -50,8 +53,10 @@ fig "package" "$(basename "$deb")"
 fig "claudined RSS at start (kB)" "$(rss_kb)"
 
 # ------------------------------------------------------------ scheduling
-[[ $BENCH_ONLY == base ]] || bench_sched
+[[ -z $BENCH_ONLY || $BENCH_ONLY == sched ]] && bench_sched
 if [[ $BENCH_ONLY == sched ]]; then echo; echo "figures written to $OUTF"; exit 0; fi
+[[ -z $BENCH_ONLY || $BENCH_ONLY == claude ]] && bench_claude
+if [[ $BENCH_ONLY == claude ]]; then echo; echo "figures written to $OUTF"; exit 0; fi
 
 # ------------------------------------------------------------ latency
 head_ "submit -> command running, $N_LAT times (ms, from just before the call to the command's first instruction)"

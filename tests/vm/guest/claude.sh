@@ -128,6 +128,8 @@ sec_claude() {
     wait_until 120 "a scripted 429 puts task $r back in the queue, to resume by itself" \
         bash -c "[[ \$(cd /root && claudinectl status $r --json | jq -r '.state + \" \" + (.attempts|tostring)') == 'queued 1' ]]"
     check_match "... saying why: the rate limit, and when it resumes" "rate limited by the API \\(HTTP 429\\).*resumes by itself at" "$(field "$r" reason)"
+    ctl alice usage
+    check_match "claudinectl usage shows alice's cooldown in force" "cooldown|rate limit" "$OUT"
     held=$(submit alice --permission-mode bypassPermissions "Another task of alice.
 @say later")
     other=$(submit bob --permission-mode bypassPermissions "Bob is not limited.
@@ -141,6 +143,26 @@ sec_claude() {
     check_eq "... on its second attempt, in its own session" "2 $(session_of "$r")" \
         "$(field "$r" attempts) $(fake_requests "$(session_of "$r")" | tail -1 | jq -r .session_id)"
     wait_until 120 "alice's held task starts once the account is clear, and succeeds" is_state "$held" succeeded
+
+    # --- claude's own retries are an early signal: while one of alice's
+    # tasks is retrying the API, her next Claude task waits.
+    local rt sib
+    rt=$(submit alice -e CLAUDE_CODE_MAX_RETRIES=1 --permission-mode bypassPermissions "Retry once.
+@status 429 retry-after=10
+@status-times 1
+@say retried")
+    wait_until 90 "task $rt is retrying the API (its api_retry line, read live)" \
+        bash -c "[[ -n \$(cd /root && claudinectl status $rt --json | jq -r '.claude.progress.retrying // empty') ]]"
+    sib=$(submit alice --permission-mode bypassPermissions "@say sibling")
+    poll 10 bash -c "cd /root && claudinectl status $sib --json | jq -r .waiting_reason | grep -q 'retrying the API'"
+    check_match "alice's next Claude task waits while task $rt retries, saying so" "task $rt of the same user is retrying the API" "$(field "$sib" waiting_reason)"
+    wait_until 90 "the retry goes through: task $rt succeeds" is_state "$rt" succeeded
+    wait_until 90 "... and the waiting task then starts and succeeds" is_state "$sib" succeeded
+    check "... after the retrying task's request went through" \
+        test "$(field "$sib" started_ms)" -ge "$(fake_requests "$(session_of "$rt")" | jq -r 'select(.status == 200) | .ts_ms' | head -1)"
+    ctl alice usage --json
+    check "claudinectl usage: alice's runs in the last 24 h, with tokens and cost" \
+        test "$(jq -r '.last_day.runs' <<<"$OUT")" -ge 5 -a "$(jq -r '.last_day.output_tokens' <<<"$OUT")" -gt 0
 
     # --- an is_error result is a failure with the API's status; a CLI that rejects an option fails with its message.
     local e b
@@ -199,7 +221,7 @@ sec_claude() {
     done | sort -n | tr '\n' ' ')
     note "figure: submit -> first API request over the 20 (ms, sorted; includes queueing): $firsts"
     local escaped=0
-    for i in "${ids[@]}" "$a" "$r" "$c" "$den" "$mcp"; do [[ -n $(escaped_of "$i") ]] && escaped=$((escaped + 1)); done
+    for i in "${ids[@]}" "$a" "$r" "$c" "$den" "$mcp" "$rt" "$sib"; do [[ -n $(escaped_of "$i") ]] && escaped=$((escaped + 1)); done
     check_eq "every process of every Claude task stayed in its scope (no task:escaped)" 0 "$escaped"
     check_eq "no claude process runs outside a task scope now" "" "$(claude_procs_outside)"
 
