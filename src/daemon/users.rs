@@ -217,20 +217,26 @@ pub fn task_env(
         .collect()
 }
 
+/// alice (uid 1000, groups alice and users), for tests.
+#[cfg(test)]
+pub(crate) fn test_alice() -> Account {
+    Account {
+        uid: 1000,
+        gid: 1000,
+        name: "alice".into(),
+        home: "/home/alice".into(),
+        shell: "/bin/bash".into(),
+        groups: vec![1000, 100],
+        group_names: vec!["alice".into(), "users".into()],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn alice() -> Account {
-        Account {
-            uid: 1000,
-            gid: 1000,
-            name: "alice".into(),
-            home: "/home/alice".into(),
-            shell: "/bin/bash".into(),
-            groups: vec![1000, 100],
-            group_names: vec!["alice".into(), "users".into()],
-        }
+        test_alice()
     }
 
     #[test]

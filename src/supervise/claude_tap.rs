@@ -18,7 +18,6 @@
 
 use crate::core::claude_stream::{parse_line, Malformed, Progress, StreamLine};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -126,17 +125,7 @@ fn write_replacing(path: &Path, value: &Progress) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    match std::fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
+    let mut f = super::exitfile::create_private(&tmp)?;
     let json = serde_json::to_vec(value).map_err(std::io::Error::other)?;
     f.write_all(&json)?;
     drop(f);

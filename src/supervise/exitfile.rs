@@ -98,6 +98,17 @@ fn no_follow(options: &mut OpenOptions) -> &mut OpenOptions {
     options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
 }
 
+/// Creates `path` anew, mode 0600: a stale file (or a symlink) of that name
+/// is removed first, and the new one is never opened through a symlink.
+pub fn create_private(path: &Path) -> io::Result<File> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    no_follow(OpenOptions::new().write(true).create_new(true).mode(0o600)).open(path)
+}
+
 /// Writes `record` to `path` atomically (see the module docs).
 pub fn write_exit_record(path: &Path, record: &ExitRecord) -> Result<(), ExitFileError> {
     let tmp = temp_path(path);

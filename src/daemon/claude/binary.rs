@@ -184,15 +184,7 @@ mod tests {
     use super::*;
 
     fn alice() -> Account {
-        Account {
-            uid: 1000,
-            gid: 1000,
-            name: "alice".into(),
-            home: "/home/alice".into(),
-            shell: "/bin/bash".into(),
-            groups: vec![1000],
-            group_names: vec!["alice".into()],
-        }
+        crate::daemon::users::test_alice()
     }
 
     #[test]

@@ -7,7 +7,6 @@ use crate::core::Task;
 use crate::daemon::users::Account;
 use crate::supervise::ClaudeRun;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Where the user's environment file is, under their home.
@@ -57,18 +56,7 @@ pub fn prepare(
 
 /// Creates `path` anew (never through a symlink), mode 0600, with `data`.
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    f.write_all(data)
+    crate::supervise::exitfile::create_private(path)?.write_all(data)
 }
 
 /// Removes what a Claude task's runs left in the exit directory.
