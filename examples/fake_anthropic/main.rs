@@ -34,6 +34,9 @@
 //! | `@status CODE [reset=T] [retry-after=S] [claim=C] [should-retry=B]` | answer with HTTP CODE and an Anthropic error body |
 //! | `@status-times N` | only the first N requests of a session get `@status` (counted per session id while the server runs) |
 //!
+//! A model whose name does not start with `claude` gets a 404
+//! `not_found_error` (`model: NAME`), as the API answers an unknown model.
+//!
 //! Turns: after the prompt, each request whose conversation holds fewer
 //! tool calls since that prompt than there are tool turns gets the next tool
 //! call (a short text block, then the `tool_use` block, stop reason

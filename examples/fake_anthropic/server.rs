@@ -116,6 +116,15 @@ impl Server {
         rec["assistant_turns"] = json!(conv.assistant_turns);
         rec["tool_results"] = json!(conv.tool_results);
         rec["earlier_turns"] = json!(conv.assistant_turns > 0);
+        if !model.starts_with("claude") {
+            // As the API answers a model it does not know.
+            rec["reply"] = json!("error");
+            return Answer::Json {
+                status: 404,
+                headers: Vec::new(),
+                body: error_body(404, &format!("model: {model}")),
+            };
+        }
         if let Some(d) = &script.status {
             let mut given = self.status_given.lock().unwrap_or_else(|e| e.into_inner());
             let count = given.entry(session.to_string()).or_insert(0);
@@ -202,7 +211,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(run(listener, Arc::new(Server::new(Some(log), None))));
 
-        let prompt = |text: &str| json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": text}]});
+        let prompt = |text: &str| json!({"model": "claude-fake", "stream": true, "messages": [{"role": "user", "content": text}]});
         let ok = post(addr, "s1", &prompt("@bash true")).await;
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
         assert!(
@@ -269,6 +278,13 @@ mod tests {
                 recs[0]["earlier_turns"].as_bool()
             ),
             (Some(1), Some(false))
+        );
+        let unknown = json!({"model": "no-such-model", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+        let answer = post(addr, "s9", &unknown).await;
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+        assert!(
+            answer.contains("not_found_error") && answer.contains("model: no-such-model"),
+            "{answer}"
         );
     }
 }

@@ -99,3 +99,17 @@ fn a_bad_line_in_the_env_file_names_the_line_not_the_value() {
     assert!(err.contains("line 2: no '='"), "{err}");
     assert!(!err.contains("this-is-secret"), "{err}");
 }
+
+#[test]
+fn an_env_file_the_user_cannot_read_is_a_clear_error() {
+    // The file is read as the user (nobody here), who cannot reach it.
+    let mut run = claude_run("FROM_FILE=x\n", 0o600);
+    as_nobody(&mut run);
+    run.spec.claude.as_mut().unwrap().keep_env.clear();
+    assert_eq!(run.run().code(), Some(0), "{}", run.logs());
+    let err = run.record().unwrap().error.unwrap();
+    assert!(
+        err.contains("cannot read the environment file") && err.contains("permission denied"),
+        "{err}"
+    );
+}

@@ -172,6 +172,9 @@ sec_claude() {
     check_match "... with the API's status in the reason" "API status 500" "$(field "$e" reason)"
     wait_until 60 "a permission mode the CLI rejects: the task fails" is_state "$b" failed
     check_match "... with the CLI's own message" "claude said: .*notAMode" "$(field "$b" reason)"
+    local bm; bm=$(submit alice --model no-such-model "@say never")
+    wait_until 120 "a model the API does not know: the task fails" is_state "$bm" failed
+    check_match "... with the API's answer" "no-such-model" "$(field "$bm" reason)"
 
     # --- bad input.
     ctl alice submit "   "
