@@ -121,8 +121,10 @@ sec_claude() {
 
     # --- a 429: the account cools down, alice's other Claude tasks wait, bob's do not; then it resumes by itself.
     local r held other
+    # The fake sends the reset headers (reset=+8); under API-key auth the CLI
+    # does not pass a reset time on, so the cooldown is the backoff's.
     r=$(submit alice --permission-mode bypassPermissions "Hit the rate limit once.
-@status 429 retry-after=none
+@status 429 reset=+8 retry-after=none
 @status-times 1
 @say recovered")
     wait_until 120 "a scripted 429 puts task $r back in the queue, to resume by itself" \
