@@ -11,6 +11,7 @@ source ./claude.sh
 bench_claude() {
     local n=${BENCH_N_CLAUDE:-9} i t0 id s f
     head_ "Claude Code tasks: submit -> claude's first API request, $n times each, one at a time (ms)"
+    id bob >/dev/null 2>&1 || useradd -m -s /bin/bash -G claudine bob
     claude_setup || { fig "claude setup" "FAILED"; return; }
     as alice "$CLAUDE_BIN" --version >/dev/null 2>&1   # the binary in the page cache for both
     : > "$_TMP/cl_submit"; : > "$_TMP/cl_direct"
