@@ -102,6 +102,16 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/tasks/{id}/suspend`: answers once the scope is frozen.
+    pub async fn suspend(&self, id: TaskId) -> Result<Answer<TaskView>, CliError> {
+        self.json(
+            Method::POST,
+            &format!("/v1/tasks/{id}/suspend"),
+            Some(to_body(&serde_json::json!({}))?),
+        )
+        .await
+    }
+
     /// `POST /v1/tasks/{id}/resume`.
     pub async fn resume(
         &self,

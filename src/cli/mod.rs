@@ -88,7 +88,9 @@ pub enum Command {
     Logs(cmd::logs::LogsArgs),
     /// Cancel a task: a queued one ends at once, a running one is stopped
     Cancel(cmd::cancel::CancelArgs),
-    /// Continue a Claude Code task that ended, in the same session
+    /// Freeze a running task's whole scope (resume thaws it)
+    Suspend(cmd::suspend::SuspendArgs),
+    /// Thaw a suspended task, or continue a Claude Code task that ended in the same session
     Resume(cmd::resume::ResumeArgs),
     /// Wait until a task ends and exit with its exit code
     Wait(cmd::wait::WaitArgs),
@@ -178,6 +180,7 @@ pub async fn run(
         Command::Usage(args) => cmd::usage::run(&client, args, out).await,
         Command::Cancel(args) => cmd::cancel::run(&client, args, out).await,
         Command::Resume(args) => cmd::resume::run(&client, args, out).await,
+        Command::Suspend(args) => cmd::suspend::run(&client, args, out).await,
         Command::Wait(args) => cmd::wait::run(&client, args, out).await,
         Command::Version(args) => cmd::version::run(&client, args, out).await,
     };

@@ -1,6 +1,7 @@
 //! The lifecycle events a transition produces: `task:queued` when a task
 //! enters the queue (submitted or queued again), `task:started` when an
-//! attempt's command was told to go, `task:finished` when it ends. A pure
+//! attempt's command was told to go, `task:suspended` and `task:resumed`
+//! when its scope is frozen and thawed, `task:finished` when it ends. A pure
 //! function of the records before and after, so the store writes them in the
 //! transaction of the transition itself.
 
@@ -36,6 +37,22 @@ pub fn events(before: &Task, after: &Task, now_ms: i64) -> Vec<TaskEvent> {
                 }),
             ));
         }
+        (Status::Running(a), TaskState::Running, TaskState::Suspended) => out.push(TaskEvent::new(
+            EventKind::Suspended,
+            after.id,
+            attempt,
+            now_ms,
+            EventDetail::Note(NoteDetail {
+                reason: a.suspended.as_ref().and_then(|s| s.reason.clone()),
+            }),
+        )),
+        (_, TaskState::Suspended, TaskState::Running) => out.push(TaskEvent::new(
+            EventKind::Resumed,
+            after.id,
+            attempt,
+            now_ms,
+            EventDetail::Note(NoteDetail { reason: None }),
+        )),
         (_, TaskState::Starting, TaskState::Running) => out.push(TaskEvent::new(
             EventKind::Started,
             after.id,

@@ -51,8 +51,8 @@ pub use recovery::{recover, Evidence, Recovery};
 pub use reserve::{Ledger, ReservePolicy};
 pub use stall::{StallChange, StallPolicy, StallWatch};
 pub use task::{
-    parse_unit_name, unit_name, Active, NewTask, Outcome, Priority, Status, StatusFields, Task,
-    TaskId, TaskState, Waiting, DEFAULT_UMASK,
+    parse_unit_name, unit_name, Active, NewTask, Outcome, Priority, Status, StatusFields,
+    Suspension, Task, TaskId, TaskState, Waiting, DEFAULT_UMASK,
 };
 pub use transition::{wait_code, ClaudeEnd, ClaudeVerdict, Transition, TransitionError};
 pub use watch::{Level, Observation, TaskWatch, WatchPolicy};

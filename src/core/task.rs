@@ -73,6 +73,9 @@ pub enum TaskState {
     Starting,
     /// The command runs inside its scope.
     Running,
+    /// Its scope is frozen (`claudinectl suspend`): every process stopped,
+    /// its memory still held; `resume` thaws it.
+    Suspended,
     /// Exited with status 0.
     Succeeded,
     /// Exited non-zero, was killed by a signal, or could not be started.
@@ -85,10 +88,11 @@ pub enum TaskState {
 }
 
 impl TaskState {
-    pub const ALL: [TaskState; 7] = [
+    pub const ALL: [TaskState; 8] = [
         TaskState::Queued,
         TaskState::Starting,
         TaskState::Running,
+        TaskState::Suspended,
         TaskState::Succeeded,
         TaskState::Failed,
         TaskState::Cancelled,
@@ -100,6 +104,7 @@ impl TaskState {
             TaskState::Queued => "queued",
             TaskState::Starting => "starting",
             TaskState::Running => "running",
+            TaskState::Suspended => "suspended",
             TaskState::Succeeded => "succeeded",
             TaskState::Failed => "failed",
             TaskState::Cancelled => "cancelled",
@@ -120,7 +125,10 @@ impl TaskState {
 
     /// True while the task holds (or is acquiring) a scope.
     pub fn is_active(self) -> bool {
-        matches!(self, TaskState::Starting | TaskState::Running)
+        matches!(
+            self,
+            TaskState::Starting | TaskState::Running | TaskState::Suspended
+        )
     }
 }
 
@@ -169,6 +177,17 @@ pub struct Active {
     pub started_ms: Option<i64>,
     /// A cancel asked for while active; the task ends Cancelled.
     pub cancel_requested: Option<String>,
+    /// Set while its scope is frozen (state Suspended).
+    #[serde(default)]
+    pub suspended: Option<Suspension>,
+}
+
+/// A running task's frozen spell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    pub since_ms: i64,
+    /// Who or what froze it (`suspended by alice`).
+    pub reason: Option<String>,
 }
 
 /// How a task ended.
@@ -188,6 +207,7 @@ impl Status {
         match self {
             Status::Queued(_) => TaskState::Queued,
             Status::Starting(_) => TaskState::Starting,
+            Status::Running(a) if a.suspended.is_some() => TaskState::Suspended,
             Status::Running(_) => TaskState::Running,
             Status::Done(o) => o.state,
         }
@@ -207,6 +227,8 @@ pub struct StatusFields {
     pub cancel_requested: Option<String>,
     pub supervisor_pid: Option<u32>,
     pub eligible_ms: Option<i64>,
+    /// Since when a suspended task is frozen.
+    pub suspended_ms: Option<i64>,
 }
 
 impl Status {
@@ -221,6 +243,10 @@ impl Status {
                 f.supervisor_pid = Some(a.supervisor_pid);
                 f.started_ms = a.started_ms;
                 f.cancel_requested = a.cancel_requested.clone();
+                if let Some(s) = &a.suspended {
+                    f.suspended_ms = Some(s.since_ms);
+                    f.reason = s.reason.clone();
+                }
             }
             Status::Done(o) => {
                 f.started_ms = o.started_ms;

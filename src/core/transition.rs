@@ -55,6 +55,15 @@ pub enum Transition {
         end: ClaudeEnd,
         now_ms: i64,
     },
+    /// The running attempt's scope was frozen (`cgroup.events` says
+    /// `frozen 1`).
+    Suspend {
+        attempt: u32,
+        reason: String,
+        now_ms: i64,
+    },
+    /// The suspended attempt's scope was thawed (`frozen 0`).
+    Thaw { attempt: u32, now_ms: i64 },
     /// A finished Claude Code task is queued again to continue its session
     /// (`claudinectl resume`), with `prompt` as the next run's prompt and
     /// `env` as its extra environment.
@@ -100,6 +109,8 @@ impl Transition {
             Transition::Vanished { .. } => "vanished",
             Transition::ClaudeEnded { .. } => "exited",
             Transition::Reopen { .. } => "reopen",
+            Transition::Suspend { .. } => "suspend",
+            Transition::Thaw { .. } => "thaw",
         }
     }
 
@@ -111,7 +122,9 @@ impl Transition {
             | Transition::Requeue { attempt, .. }
             | Transition::Exited { attempt, .. }
             | Transition::Vanished { attempt, .. }
-            | Transition::ClaudeEnded { attempt, .. } => Some(*attempt),
+            | Transition::ClaudeEnded { attempt, .. }
+            | Transition::Suspend { attempt, .. }
+            | Transition::Thaw { attempt, .. } => Some(*attempt),
             Transition::Launch { .. } | Transition::Cancel { .. } | Transition::Reopen { .. } => {
                 None
             }
@@ -164,6 +177,7 @@ impl Task {
                     supervisor_pid: *supervisor_pid,
                     started_ms: None,
                     cancel_requested: None,
+                    suspended: None,
                 })
             }
             (Status::Starting(a), Transition::Started { now_ms, .. }) => Status::Running(Active {
@@ -281,6 +295,23 @@ impl Task {
                         status
                     }
                 }
+            }
+            (Status::Running(a), Transition::Suspend { reason, now_ms, .. })
+                if a.suspended.is_none() =>
+            {
+                Status::Running(Active {
+                    suspended: Some(super::task::Suspension {
+                        since_ms: *now_ms,
+                        reason: Some(reason.clone()),
+                    }),
+                    ..a.clone()
+                })
+            }
+            (Status::Running(a), Transition::Thaw { .. }) if a.suspended.is_some() => {
+                Status::Running(Active {
+                    suspended: None,
+                    ..a.clone()
+                })
             }
             (
                 Status::Done(_),

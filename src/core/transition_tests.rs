@@ -302,3 +302,67 @@ fn wait_code_is_never_zero_unless_succeeded() {
     assert_eq!(wait_code(TaskState::Cancelled, None, None), 1);
     assert_eq!(wait_code(TaskState::Interrupted, None, None), 1);
 }
+
+#[test]
+fn a_running_task_is_suspended_and_thawed_and_can_end_while_frozen() {
+    let t = running(7);
+    let s = t
+        .apply(&Transition::Suspend {
+            attempt: 1,
+            reason: "suspended by alice".into(),
+            now_ms: 10,
+        })
+        .unwrap();
+    assert_eq!(s.state(), TaskState::Suspended);
+    assert!(s.state().is_active());
+    let f = s.status.fields();
+    assert_eq!(f.suspended_ms, Some(10));
+    assert_eq!(f.reason.as_deref(), Some("suspended by alice"));
+    let ev = crate::core::lifecycle::events(&t, &s, 10);
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].kind, crate::core::EventKind::Suspended);
+    // Twice is refused; a thaw of a running task too; another attempt too.
+    let again = Transition::Suspend {
+        attempt: 1,
+        reason: "x".into(),
+        now_ms: 11,
+    };
+    assert!(s.apply(&again).is_err());
+    assert!(t
+        .apply(&Transition::Thaw {
+            attempt: 1,
+            now_ms: 11
+        })
+        .is_err());
+    assert!(s
+        .apply(&Transition::Thaw {
+            attempt: 2,
+            now_ms: 11
+        })
+        .is_err());
+    let r = s
+        .apply(&Transition::Thaw {
+            attempt: 1,
+            now_ms: 12,
+        })
+        .unwrap();
+    assert_eq!(r.state(), TaskState::Running);
+    assert_eq!(
+        r.active().unwrap().started_ms,
+        t.active().unwrap().started_ms
+    );
+    let ev = crate::core::lifecycle::events(&s, &r, 12);
+    assert_eq!(ev[0].kind, crate::core::EventKind::Resumed);
+    // Killed while frozen (a cancel stops the scope): it ends as usual.
+    let c = s
+        .apply(&Transition::Cancel {
+            reason: "cancelled by alice".into(),
+            now_ms: 13,
+        })
+        .unwrap();
+    assert_eq!(c.state(), TaskState::Suspended);
+    let done = c.apply(&exited(1, None, Some(9), None)).unwrap();
+    assert_eq!(done.state(), TaskState::Cancelled);
+    // A queued task cannot be suspended.
+    assert!(task(8).apply(&again).is_err());
+}

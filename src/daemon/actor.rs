@@ -107,7 +107,22 @@ pub enum Event {
         reason: Option<String>,
         reply: Reply<TaskView>,
     },
-    /// Continue an ended Claude task's session.
+    /// Freeze a running task's scope.
+    Suspend {
+        caller: Caller,
+        id: TaskId,
+        reply: Reply<TaskView>,
+    },
+    /// A freeze or thaw of a task's scope was confirmed (the time it took,
+    /// ms) or failed.
+    Frozen {
+        id: TaskId,
+        attempt: u32,
+        freeze: bool,
+        result: Result<i64, String>,
+        req: super::suspend::FreezeRequest,
+    },
+    /// Thaw a suspended task, or continue an ended Claude task's session.
     Resume {
         caller: Caller,
         id: TaskId,
@@ -184,6 +199,8 @@ pub struct Actor {
     pub(super) cfg: Arc<Config>,
     pub(super) store: Store,
     pub(super) systemd: Arc<dyn Scopes>,
+    /// Tasks whose scope is being frozen or thawed.
+    pub(super) freezing: HashSet<TaskId>,
     /// Every task that is not terminal.
     pub(super) tasks: HashMap<TaskId, Task>,
     pub(super) queue: ReadyQueue,
@@ -269,6 +286,7 @@ impl Actor {
             cfg,
             store,
             systemd,
+            freezing: HashSet::new(),
             tasks: HashMap::new(),
             queue: ReadyQueue::new(),
             queued_counts: Default::default(),
@@ -410,7 +428,7 @@ impl Actor {
                         c.progress = attempts.iter().rev().find_map(|a| a.claude.clone());
                     }
                     v.attempt_history = Some(attempts);
-                    if t.state() == TaskState::Running {
+                    if matches!(t.state(), TaskState::Running | TaskState::Suspended) {
                         v.resources =
                             super::resources::read(&self.cgroups, &t.unit_name()).map(|mut r| {
                                 self.monitor_view(id, &mut r);
@@ -426,8 +444,24 @@ impl Actor {
                 req,
                 reply,
             } => {
-                let _ = reply.send(self.resume(&caller, id, req));
+                let suspended = self
+                    .tasks
+                    .get(&id)
+                    .is_some_and(|t| t.state() == TaskState::Suspended);
+                if suspended {
+                    self.thaw(&caller, id, reply);
+                } else {
+                    let _ = reply.send(self.resume(&caller, id, req));
+                }
             }
+            Event::Suspend { caller, id, reply } => self.suspend(&caller, id, reply),
+            Event::Frozen {
+                id,
+                attempt,
+                freeze,
+                result,
+                req,
+            } => self.frozen(id, attempt, freeze, result, req),
             Event::Cancel {
                 caller,
                 id,

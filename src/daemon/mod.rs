@@ -30,6 +30,7 @@ mod resources;
 pub mod rlimits;
 mod schedule;
 mod server;
+mod suspend;
 mod top;
 pub mod users;
 
@@ -121,6 +122,8 @@ pub async fn run_with(
         .reconcile()
         .await
         .context("reconcile tasks with systemd")?;
+    // A task suspended before the restart stays frozen.
+    actor.refreeze_suspended();
     let listener = bind_socket(&cfg)?;
     let server = tokio::spawn(server::serve(listener, tx.clone(), cfg.clone(), accounts));
     start_sampler(&mut actor, &cfg, &tx)?;

@@ -148,7 +148,7 @@ impl Actor {
                     let _ = abort.send(());
                 }
             }
-            TaskState::Running => self.stop_scope(&after),
+            TaskState::Running | TaskState::Suspended => self.stop_scope(&after),
             _ => {}
         }
         Ok(self.view(&after))

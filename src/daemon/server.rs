@@ -314,6 +314,14 @@ async fn route(
                     .await?,
             )
         }
+        (&Method::POST, ["v1", "tasks", id, "suspend"]) => {
+            let id = task_id(id)?;
+            json(
+                StatusCode::OK,
+                &ask.ask(|caller, reply| Event::Suspend { caller, id, reply })
+                    .await?,
+            )
+        }
         (&Method::POST, ["v1", "tasks", id, "resume"]) => {
             let id = task_id(id)?;
             let body: ResumeRequest = read_json(req).await?;

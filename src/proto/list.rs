@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(
             e,
             "query parameter state: unknown task state \"done\"; allowed: queued, starting, \
-             running, succeeded, failed, cancelled, interrupted"
+             running, suspended, succeeded, failed, cancelled, interrupted"
         );
         let e = ListFilter::parse(None, Some("P3"), None).unwrap_err();
         assert_eq!(

@@ -17,6 +17,7 @@ pub(super) fn status(state: TaskState, r: &RawTask) -> Result<Status, (&'static 
                 .ok_or(("supervisor_pid", format!("missing for a {state} task")))?,
             started_ms: r.started_ms,
             cancel_requested: r.cancel_requested.clone(),
+            suspended: None,
         })
     };
     Ok(match state {
@@ -26,6 +27,15 @@ pub(super) fn status(state: TaskState, r: &RawTask) -> Result<Status, (&'static 
         }),
         TaskState::Starting => Status::Starting(active()?),
         TaskState::Running => Status::Running(active()?),
+        TaskState::Suspended => Status::Running(Active {
+            suspended: Some(crate::core::Suspension {
+                since_ms: r
+                    .suspended_ms
+                    .ok_or(("suspended_ms", format!("missing for a {state} task")))?,
+                reason: r.reason.clone(),
+            }),
+            ..active()?
+        }),
         _ => Status::Done(Outcome {
             state,
             started_ms: r.started_ms,

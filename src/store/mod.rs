@@ -99,7 +99,7 @@ pub struct Store {
 
 const TASK_COLUMNS: &str = "id, owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, \
      created_ms, started_ms, finished_ms, exit_code, signal, reason, cancel_requested, supervisor_pid, attempts, \
-     umask, eligible_ms, limits, claude";
+     umask, eligible_ms, limits, claude, suspended_ms";
 
 impl Store {
     /// Open (or create) the database at `path`.
@@ -302,7 +302,7 @@ impl Store {
             .execute(
                 "UPDATE tasks SET state = ?2, env = ?3, started_ms = ?4, finished_ms = ?5, exit_code = ?6,
                      signal = ?7, reason = ?8, cancel_requested = ?9, supervisor_pid = ?10, attempts = ?11,
-                     priority = ?12, eligible_ms = ?13, claude = ?14
+                     priority = ?12, eligible_ms = ?13, claude = ?14, suspended_ms = ?15
                  WHERE id = ?1",
                 params![
                     after.id,
@@ -319,6 +319,7 @@ impl Store {
                     after.priority.as_str(),
                     c.eligible_ms,
                     after.claude.as_ref().map(json),
+                    c.suspended_ms,
                 ],
             )
             .map_err(err("update task"))?;
@@ -470,7 +471,7 @@ impl Store {
     /// Every task that is not terminal, in id order.
     pub fn unfinished(&self) -> Result<Vec<Task>, StoreError> {
         self.select(
-            &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ('queued','starting','running') ORDER BY id"),
+            &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ('queued','starting','running','suspended') ORDER BY id"),
             params![],
         )
     }
@@ -581,6 +582,7 @@ pub(crate) struct RawTask {
     eligible_ms: Option<i64>,
     limits: String,
     claude: Option<String>,
+    pub(super) suspended_ms: Option<i64>,
 }
 
 fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
@@ -607,6 +609,7 @@ fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
         eligible_ms: r.get(19)?,
         limits: r.get(20)?,
         claude: r.get(21)?,
+        suspended_ms: r.get(22)?,
     })
 }
 

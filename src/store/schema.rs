@@ -115,6 +115,13 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX claude_usage_owner ON claude_usage(owner_uid, at_ms);
     CREATE INDEX claude_usage_at ON claude_usage(at_ms);
     "#,
+    // 6 -> 7: suspended tasks (frozen scopes): since when.
+    r#"
+    ALTER TABLE tasks ADD COLUMN suspended_ms INTEGER;
+    DROP INDEX tasks_unfinished;
+    CREATE INDEX tasks_unfinished ON tasks(state)
+        WHERE state IN ('queued', 'starting', 'running', 'suspended');
+    "#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

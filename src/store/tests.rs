@@ -323,3 +323,45 @@ fn version_1_database_is_migrated() {
     let rows = s.attempts(t.id).unwrap();
     assert_eq!((rows.len(), rows[0].supervisor_pid), (1, Some(321)));
 }
+
+#[test]
+fn a_suspended_task_is_stored_as_such_and_read_back_unfinished() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("claudine.db");
+    let mut s = Store::open(&path).unwrap();
+    let a = s.insert(new_task(1000, Priority::P1, 10)).unwrap();
+    let b = a
+        .apply(&Transition::Launch {
+            supervisor_pid: 77,
+            now_ms: 12,
+        })
+        .unwrap();
+    s.save(&a, &b, "launch", 12).unwrap();
+    let c = b
+        .apply(&Transition::Started {
+            attempt: 1,
+            now_ms: 13,
+        })
+        .unwrap();
+    s.save(&b, &c, "started", 13).unwrap();
+    let d = c
+        .apply(&Transition::Suspend {
+            attempt: 1,
+            reason: "suspended by alice".into(),
+            now_ms: 14,
+        })
+        .unwrap();
+    s.save(&c, &d, "suspend", 14).unwrap();
+    drop(s);
+    let s = Store::open(&path).unwrap();
+    let un = s.unfinished().unwrap();
+    assert_eq!(un, vec![d.clone()]);
+    assert_eq!(un[0].state(), TaskState::Suspended);
+    let lines = s.events_after(0, None, Some(a.id), 100).unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.line.contains("\"type\":\"task:suspended\"")),
+        "{lines:?}"
+    );
+}

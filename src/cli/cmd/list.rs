@@ -45,7 +45,7 @@ pub struct ListArgs {
     #[arg(long, short = 'u', value_name = "NAME")]
     pub user: Option<String>,
 
-    /// Only tasks in these states: queued, starting, running, succeeded,
+    /// Only tasks in these states: queued, starting, running, suspended, succeeded,
     /// failed, cancelled, interrupted (comma-separated or repeated)
     #[arg(long, short = 's', value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
     pub state: Vec<TaskState>,

@@ -11,6 +11,7 @@ pub mod status;
 pub mod status_claude;
 pub mod submit;
 pub mod submit_claude;
+pub mod suspend;
 pub mod top;
 pub mod usage;
 pub mod version;

@@ -1,4 +1,5 @@
-//! `claudinectl resume`: continue a Claude Code task that ended.
+//! `claudinectl resume`: thaw a suspended task, or continue a Claude Code
+//! task that ended.
 
 use crate::cli::client::Client;
 use crate::cli::error::CliError;
@@ -9,11 +10,13 @@ use clap::Args;
 
 const EXAMPLES: &str = "\
 Examples:
+  claudinectl resume 42                  (a suspended task: thawed)
   claudinectl resume 42
   claudinectl resume 42 --prompt \"now add a regression test\"
   claudinectl resume 42 --prompt-file next-steps.md -e RUST_LOG=debug
 
-The task (succeeded, failed, cancelled or interrupted) is queued again under
+A suspended task is thawed where it stopped. A Claude Code task that ended
+(succeeded, failed, cancelled or interrupted) is queued again under
 the same id; its next run continues the same Claude session (claude --resume)
 in the same directory, with your prompt or, without one, a plain \"continue\".
 Variables given with --env at submit are not kept once a task ends (they may
@@ -56,11 +59,14 @@ pub async fn run(client: &Client, args: ResumeArgs, o: &mut Output<'_>) -> Resul
         o.json_value(&answer.raw)?;
     } else {
         let t = &answer.value;
-        o.line(&format!(
-            "resumed {}: queued to continue session {}",
-            t.id,
-            t.claude.as_ref().map_or("?", |c| c.session_id.as_str())
-        ))?;
+        match (&t.claude, t.state) {
+            (_, crate::core::TaskState::Running) => o.line(&format!("resumed {}", t.id))?,
+            (Some(c), _) => o.line(&format!(
+                "resumed {}: queued to continue session {}",
+                t.id, c.session_id
+            ))?,
+            (None, state) => o.line(&format!("resumed {} ({state})", t.id))?,
+        }
     }
     Ok(exit::OK)
 }

@@ -24,8 +24,9 @@ impl Actor {
         let task = self.visible(caller, id)?;
         if !task.is_claude() {
             return Err(conflict(format!(
-                "task {id} is a command, not a Claude Code task: there is no session to resume \
-                 (submit the command again)"
+                "task {id} is {}, not suspended, and a command, not a Claude Code task: \
+                 there is no session to resume (submit the command again)",
+                task.state()
             )));
         }
         if !task.state().is_terminal() {
