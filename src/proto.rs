@@ -88,6 +88,10 @@ pub struct SubmitRequest {
     /// Set for a Claude Code task (then `argv` is empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claude: Option<ClaudeRequest>,
+    /// The command may run again from the start if its run is interrupted
+    /// (a host reboot).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restartable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,6 +170,9 @@ pub struct TaskView {
     /// Set for a Claude Code task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claude: Option<ClaudeView>,
+    /// Submitted `--restartable`.
+    #[serde(default)]
+    pub restartable: bool,
 }
 
 /// A running task's use, from its cgroup (`None` where a file is absent),
@@ -262,6 +269,7 @@ impl TaskView {
             attempt_history: None,
             resources: None,
             claude: t.claude.as_ref().map(ClaudeView::of),
+            restartable: t.restartable,
         }
     }
 

@@ -100,6 +100,7 @@ mod tests {
                 limits: Default::default(),
                 created_ms: 5,
                 claude: None,
+                restartable: false,
             },
         );
         assert_eq!(submitted(&t).kind, EventKind::Queued);

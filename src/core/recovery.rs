@@ -30,6 +30,12 @@ pub struct Evidence {
     pub finished: bool,
     /// The attempt's supervisor is alive, verified to be inside the scope.
     pub supervisor_alive: bool,
+    /// A Claude run's stream showed the task's session (its progress file).
+    pub session_seen: bool,
+    /// The daemon is starting: what it finds gone went while it was down
+    /// (a host reboot, a crash). Only then is a task relaunched; a scope
+    /// stopped from outside while the daemon watches ends the task.
+    pub at_start: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,10 +48,32 @@ pub enum Recovery {
     Requeue { reason: String },
     /// The command ran, or may have, and its status is lost.
     Interrupted { reason: String },
+    /// The same, for a task that may be relaunched: a command submitted
+    /// `--restartable`, or a Claude Code task (whose next run resumes its
+    /// session when `session_seen`). Queued again once the old unit is gone.
+    Relaunch { reason: String, session_seen: bool },
 }
 
-/// The decision for active task `t` given `ev` (see the module table).
+/// The decision for active task `t` given `ev` (see the module table); an
+/// interrupted task that may be relaunched is relaunched.
 pub fn recover(t: &Task, ev: &Evidence) -> Recovery {
+    match decide(t, ev) {
+        Recovery::Interrupted { reason } if ev.at_start && (t.restartable || t.is_claude()) => {
+            let how = if t.is_claude() {
+                "a Claude Code task: its session continues"
+            } else {
+                "submitted --restartable: it runs again from the start"
+            };
+            Recovery::Relaunch {
+                reason: format!("{reason}; relaunched ({how})"),
+                session_seen: ev.session_seen,
+            }
+        }
+        other => other,
+    }
+}
+
+fn decide(t: &Task, ev: &Evidence) -> Recovery {
     let attempt = t.active().map_or(t.attempts, |a| a.attempt);
     let unit = t.unit_name();
     if ev.finished {
@@ -91,6 +119,7 @@ mod tests {
                 limits: Default::default(),
                 created_ms: 0,
                 claude: None,
+                restartable: false,
             },
         );
         let t = t
@@ -115,6 +144,8 @@ mod tests {
             started,
             finished,
             supervisor_alive: alive,
+            session_seen: false,
+            at_start: true,
         }
     }
 
@@ -141,5 +172,60 @@ mod tests {
             recover(&task(Running), &ev(false, false, false)),
             Recovery::Interrupted { .. }
         ));
+    }
+
+    #[test]
+    fn a_restartable_or_claude_task_is_relaunched_instead_of_interrupted() {
+        let mut t = task(TaskState::Running);
+        t.restartable = true;
+        assert!(matches!(
+            recover(&t, &ev(true, false, false)),
+            Recovery::Relaunch { reason, session_seen: false }
+                if reason.contains("attempt 1 started") && reason.contains("--restartable")
+        ));
+        // Still never twice for what is not interrupted.
+        assert_eq!(recover(&t, &ev(true, true, false)), Recovery::Finish);
+        // A scope stopped from outside while the daemon watches: the end.
+        let watching = Evidence {
+            at_start: false,
+            ..ev(true, false, false)
+        };
+        assert!(matches!(
+            recover(&t, &watching),
+            Recovery::Interrupted { .. }
+        ));
+        let mut c = task(TaskState::Running);
+        c.claude = Some(crate::core::claude::ClaudeTask {
+            prompt: "p".into(),
+            session_id: "s".into(),
+            session_started: false,
+            next_prompt: None,
+            continue_from: None,
+            binary: "/usr/bin/claude".into(),
+            version: None,
+            options: Default::default(),
+        });
+        let seen = Evidence {
+            session_seen: true,
+            ..ev(true, false, false)
+        };
+        let r = recover(&c, &seen);
+        assert!(
+            matches!(&r, Recovery::Relaunch { reason, session_seen: true } if reason.contains("session continues")),
+            "{r:?}"
+        );
+        let after = c
+            .apply(&crate::core::Transition::Relaunch {
+                attempt: 1,
+                reason: "relaunched".into(),
+                session_seen: true,
+                now_ms: 9,
+            })
+            .unwrap();
+        assert_eq!(after.state(), TaskState::Queued);
+        assert!(
+            after.claude.unwrap().session_started,
+            "the next run resumes the session"
+        );
     }
 }

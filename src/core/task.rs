@@ -286,6 +286,9 @@ pub struct Task {
     /// Set for a Claude Code task: its prompt, session and options (the
     /// command line of each run is built from them).
     pub claude: Option<super::claude::ClaudeTask>,
+    /// May run again from the start when its run was interrupted (host
+    /// reboot): `--restartable`.
+    pub restartable: bool,
 }
 
 /// The umask a task gets when the submitter does not say.
@@ -305,6 +308,7 @@ pub struct NewTask {
     pub limits: super::Limits,
     pub created_ms: i64,
     pub claude: Option<super::claude::ClaudeTask>,
+    pub restartable: bool,
 }
 
 impl NewTask {
@@ -347,6 +351,7 @@ impl Task {
             attempts: 0,
             status: Status::Queued(Waiting::default()),
             claude: new.claude,
+            restartable: new.restartable,
         }
     }
 

@@ -55,6 +55,14 @@ pub enum Transition {
         end: ClaudeEnd,
         now_ms: i64,
     },
+    /// An interrupted attempt of a task that may be relaunched
+    /// ([`crate::core::Recovery::Relaunch`]): queued again.
+    Relaunch {
+        attempt: u32,
+        reason: String,
+        session_seen: bool,
+        now_ms: i64,
+    },
     /// The running attempt's scope was frozen (`cgroup.events` says
     /// `frozen 1`).
     Suspend {
@@ -110,6 +118,7 @@ impl Transition {
             Transition::ClaudeEnded { .. } => "exited",
             Transition::Reopen { .. } => "reopen",
             Transition::Suspend { .. } => "suspend",
+            Transition::Relaunch { .. } => "relaunch",
             Transition::Thaw { .. } => "thaw",
         }
     }
@@ -124,6 +133,7 @@ impl Transition {
             | Transition::Vanished { attempt, .. }
             | Transition::ClaudeEnded { attempt, .. }
             | Transition::Suspend { attempt, .. }
+            | Transition::Relaunch { attempt, .. }
             | Transition::Thaw { attempt, .. } => Some(*attempt),
             Transition::Launch { .. } | Transition::Cancel { .. } | Transition::Reopen { .. } => {
                 None
@@ -296,6 +306,26 @@ impl Task {
                     }
                 }
             }
+            (
+                Status::Starting(a) | Status::Running(a),
+                Transition::Relaunch {
+                    reason,
+                    session_seen,
+                    now_ms,
+                    ..
+                },
+            ) => match &a.cancel_requested {
+                Some(why) => t.done(TaskState::Cancelled, a, why.clone(), *now_ms),
+                None => {
+                    if let Some(c) = t.claude.as_mut() {
+                        c.session_started |= *session_seen;
+                    }
+                    Status::Queued(Waiting {
+                        eligible_ms: None,
+                        note: Some(reason.clone()),
+                    })
+                }
+            },
             (Status::Running(a), Transition::Suspend { reason, now_ms, .. })
                 if a.suspended.is_none() =>
             {
@@ -314,7 +344,7 @@ impl Task {
                 })
             }
             (
-                Status::Done(_),
+                Status::Done(o),
                 Transition::Reopen {
                     prompt,
                     env,
@@ -322,10 +352,12 @@ impl Task {
                     ..
                 },
             ) => {
-                let Some(c) = t.claude.as_mut() else {
-                    return Err(bad());
-                };
-                c.next_prompt.clone_from(prompt);
+                match t.claude.as_mut() {
+                    Some(c) => c.next_prompt.clone_from(prompt),
+                    // A command runs again only after an interruption.
+                    None if o.state == TaskState::Interrupted && prompt.is_none() => {}
+                    None => return Err(bad()),
+                }
                 t.env.clone_from(env);
                 Status::Queued(Waiting {
                     eligible_ms: None,

@@ -18,6 +18,7 @@ fn task(id: TaskId) -> Task {
             limits: Default::default(),
             created_ms: 1,
             claude: None,
+            restartable: false,
         },
     )
 }
@@ -365,4 +366,35 @@ fn a_running_task_is_suspended_and_thawed_and_can_end_while_frozen() {
     assert_eq!(done.state(), TaskState::Cancelled);
     // A queued task cannot be suspended.
     assert!(task(8).apply(&again).is_err());
+}
+
+#[test]
+fn an_interrupted_command_may_be_reopened_and_nothing_else_of_a_command() {
+    let t = running(9);
+    let gone = t
+        .apply(&Transition::Vanished {
+            attempt: 1,
+            reason: "host reboot".into(),
+            now_ms: 5,
+        })
+        .unwrap();
+    assert_eq!(gone.state(), TaskState::Interrupted);
+    let reopen = |prompt: Option<&str>| Transition::Reopen {
+        prompt: prompt.map(str::to_string),
+        env: vec![("SECRET".into(), "again".into())],
+        reason: "relaunched by alice after an interruption".into(),
+        now_ms: 6,
+    };
+    let q = gone.apply(&reopen(None)).unwrap();
+    assert_eq!(q.state(), TaskState::Queued);
+    assert_eq!(q.env, vec![("SECRET".to_string(), "again".to_string())]);
+    assert!(
+        gone.apply(&reopen(Some("x"))).is_err(),
+        "a prompt is for Claude tasks"
+    );
+    let failed = t.apply(&exited(1, Some(1), None, None)).unwrap();
+    assert!(
+        failed.apply(&reopen(None)).is_err(),
+        "a failed command is not run again"
+    );
 }

@@ -118,7 +118,7 @@ impl Actor {
                 return;
             }
         };
-        self.decide(&task, record, false);
+        self.decide(&task, record, false, false);
     }
 
     pub(super) fn read_record(&self, id: TaskId) -> Result<Option<ExitRecord>, String> {
@@ -131,6 +131,7 @@ impl Actor {
         task: &Task,
         record: Option<ExitRecord>,
         supervisor_alive: bool,
+        at_start: bool,
     ) -> Recovery {
         let attempt = task.active().map_or(task.attempts, |a| a.attempt);
         let record = record.filter(|r| r.attempt == attempt || r.attempt == 0);
@@ -138,6 +139,8 @@ impl Actor {
             started: record.is_some(),
             finished: record.as_ref().is_some_and(ExitRecord::is_final),
             supervisor_alive,
+            session_seen: self.session_seen(task),
+            at_start,
         };
         let decision = recover(task, &ev);
         let now = now_ms();
@@ -202,6 +205,33 @@ impl Actor {
                 }
             }
             Recovery::Requeue { reason } => self.requeue(task, attempt, reason.clone()),
+            Recovery::Relaunch {
+                reason,
+                session_seen,
+            } => {
+                let ev = Transition::Relaunch {
+                    attempt,
+                    reason: reason.clone(),
+                    session_seen: *session_seen,
+                    now_ms: now,
+                };
+                // Held out of the ready queue until the old unit is gone.
+                self.draining.insert(task.id);
+                match self.transition(task, ev) {
+                    Ok(t) if t.state() == TaskState::Queued => {
+                        warn!(claudine_task_id = t.id, "task {}: {reason}", t.id);
+                        self.drain(&t);
+                    }
+                    Ok(t) => {
+                        self.draining.remove(&t.id);
+                        self.stop_scope(&t);
+                    }
+                    Err(_) => {
+                        self.draining.remove(&task.id);
+                        self.unrecorded_ends.insert((task.id, attempt));
+                    }
+                }
+            }
             Recovery::Interrupted { reason } => {
                 let ev = Transition::Vanished {
                     attempt,
@@ -217,6 +247,18 @@ impl Actor {
             }
         }
         decision
+    }
+
+    /// Whether the progress file of Claude task `t`'s last run shows its
+    /// session (the run got as far as claude's first line).
+    fn session_seen(&self, t: &Task) -> bool {
+        let Some(c) = &t.claude else { return false };
+        let path = super::claude::launch::progress_path(&self.cfg.exit_dir(), t.id);
+        std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<crate::core::claude_stream::Progress>(&b).ok())
+            .and_then(|p| p.session_id)
+            .is_some_and(|s| s == c.session_id)
     }
 
     /// Attempt `attempt` never ran its command: queue the task again once the

@@ -64,7 +64,7 @@ impl Actor {
             let record = self
                 .read_record(id)
                 .map_err(|e| anyhow::anyhow!("reconcile task {id}: {e}"))?;
-            match self.decide(&task, record.clone(), fd.is_some()) {
+            match self.decide(&task, record.clone(), fd.is_some(), true) {
                 Recovery::Adopt => {
                     let fd = fd.expect("adopt implies a live supervisor");
                     info!(
@@ -94,7 +94,7 @@ impl Actor {
                     adopted += 1;
                 }
                 Recovery::Finish => ended += 1,
-                Recovery::Requeue { .. } => requeued += 1,
+                Recovery::Requeue { .. } | Recovery::Relaunch { .. } => requeued += 1,
                 Recovery::Interrupted { .. } => vanished += 1,
             }
             if !self.unrecorded_ends.is_empty() {

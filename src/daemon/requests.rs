@@ -75,6 +75,7 @@ impl Actor {
             limits: req.limits,
             created_ms: now_ms(),
             claude,
+            restartable: req.restartable,
         };
         self.check_quota(caller, &new)?;
         self.check_free_space()?;

@@ -210,6 +210,7 @@ mod tests {
                 limits: Default::default(),
                 created_ms: 1,
                 claude: None,
+                restartable: false,
             },
         )
     }

@@ -23,6 +23,7 @@ fn store(dir: &tempfile::TempDir) -> Store {
                 limits: Default::default(),
                 created_ms: i as i64,
                 claude: None,
+                restartable: false,
             })
             .unwrap();
         if t.id > 9 {

@@ -99,7 +99,7 @@ pub struct Store {
 
 const TASK_COLUMNS: &str = "id, owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, \
      created_ms, started_ms, finished_ms, exit_code, signal, reason, cancel_requested, supervisor_pid, attempts, \
-     umask, eligible_ms, limits, claude, suspended_ms";
+     umask, eligible_ms, limits, claude, suspended_ms, restartable";
 
 impl Store {
     /// Open (or create) the database at `path`.
@@ -227,8 +227,8 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(err("begin submit"))?;
         tx.execute(
-            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms, umask, limits, claude)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms, umask, limits, claude, restartable)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 new.owner_uid,
                 new.owner_name,
@@ -241,6 +241,7 @@ impl Store {
                 new.umask,
                 json(&new.limits),
                 new.claude.as_ref().map(json),
+                new.restartable,
             ],
         )
         .map_err(err("insert task"))?;
@@ -555,6 +556,7 @@ impl Store {
                 Some(c) => Some(serde_json::from_str(c).map_err(|e| bad("claude", e.to_string()))?),
                 None => None,
             },
+            restartable: r.restartable,
         })
     }
 }
@@ -583,6 +585,7 @@ pub(crate) struct RawTask {
     limits: String,
     claude: Option<String>,
     pub(super) suspended_ms: Option<i64>,
+    restartable: bool,
 }
 
 fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
@@ -610,6 +613,7 @@ fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
         limits: r.get(20)?,
         claude: r.get(21)?,
         suspended_ms: r.get(22)?,
+        restartable: r.get(23)?,
     })
 }
 

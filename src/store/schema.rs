@@ -122,6 +122,10 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX tasks_unfinished ON tasks(state)
         WHERE state IN ('queued', 'starting', 'running', 'suspended');
     "#,
+    // 7 -> 8: tasks that may run again after an interruption.
+    r#"
+    ALTER TABLE tasks ADD COLUMN restartable INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

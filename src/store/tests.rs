@@ -18,6 +18,7 @@ fn new_task(uid: u32, prio: Priority, t: i64) -> NewTask {
         limits: Default::default(),
         created_ms: t,
         claude: None,
+        restartable: false,
     }
 }
 

@@ -50,6 +50,7 @@ fn new_task(uid: u32, priority: Priority, argv: Vec<String>) -> NewTask {
         limits: Default::default(),
         created_ms: 1,
         claude: None,
+        restartable: false,
     }
 }
 

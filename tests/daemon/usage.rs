@@ -59,6 +59,7 @@ fn add_run(db: &Path, uid: u32, ago_ms: i64, input: u64, cost: f64) {
             limits: Default::default(),
             created_ms: 1,
             claude: None,
+            restartable: false,
         })
         .unwrap();
     drop(store);

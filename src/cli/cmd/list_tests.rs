@@ -35,6 +35,7 @@ pub(crate) fn view(id: i64, state: TaskState, argv: &[&str]) -> TaskView {
         attempt_history: None,
         resources: None,
         claude: None,
+        restartable: false,
     }
 }
 

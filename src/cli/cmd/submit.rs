@@ -103,6 +103,12 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
     pub cpu_quota: Option<u64>,
 
+    /// The command may run again from the start if its run is interrupted
+    /// (a host reboot); otherwise such a task ends `interrupted`
+    /// (Claude Code tasks resume their session either way)
+    #[arg(long)]
+    pub restartable: bool,
+
     /// Stall threshold, e.g. 10m: no output for this long raises
     /// task:stalled (busy or idle), and task:active when output resumes
     /// [default: stall_after of the configuration, 5m]
@@ -241,6 +247,7 @@ pub async fn run(client: &Client, args: SubmitArgs, o: &mut Output<'_>) -> Resul
     };
     let req = SubmitRequest {
         claude,
+        restartable: args.restartable,
         argv: args.command,
         cwd,
         priority: args.priority,

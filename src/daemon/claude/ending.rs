@@ -93,6 +93,7 @@ mod tests {
                     version: None,
                     options: ClaudeOptions::default(),
                 }),
+                restartable: false,
             },
         )
     }

@@ -1,12 +1,13 @@
 //! `claudinectl resume ID`: a Claude Code task that ended (succeeded,
 //! failed, cancelled, interrupted) is queued again, and its next run
 //! continues its session (`--resume`) in the same directory, with a new
-//! prompt or a plain "continue". Values given with `--env` at submit are
+//! prompt or a plain "continue". A command that was interrupted (its run
+//! lost to a host reboot) runs again from the start: the user asks for it. Values given with `--env` at submit are
 //! not kept once a task ends (they may be secrets): the request gives them
 //! again, or the user keeps them in `~/.config/claudine/env`.
 
 use crate::core::claude::check_prompt;
-use crate::core::{TaskId, Transition};
+use crate::core::{TaskId, TaskState, Transition};
 use crate::daemon::actor::{now_ms, Actor};
 use crate::daemon::users::{self, Caller};
 use crate::proto::{ErrorCode, ErrorInfo, ResumeRequest, TaskView};
@@ -22,7 +23,13 @@ impl Actor {
         let invalid = |m: String| ErrorInfo::new(ErrorCode::InvalidRequest, m);
         let conflict = |m: String| ErrorInfo::new(ErrorCode::Conflict, m);
         let task = self.visible(caller, id)?;
-        if !task.is_claude() {
+        let interrupted = task.state() == TaskState::Interrupted;
+        if !task.is_claude() && interrupted && req.prompt.is_some() {
+            return Err(invalid(format!(
+                "task {id} is a command: --prompt is for Claude Code tasks"
+            )));
+        }
+        if !task.is_claude() && !interrupted {
             return Err(conflict(format!(
                 "task {id} is {}, not suspended, and a command, not a Claude Code task: \
                  there is no session to resume (submit the command again)",
@@ -49,7 +56,11 @@ impl Actor {
             Transition::Reopen {
                 prompt: req.prompt,
                 env,
-                reason: format!("resumed by {}", caller.name),
+                reason: if task.is_claude() {
+                    format!("resumed by {}", caller.name)
+                } else {
+                    format!("relaunched by {} after an interruption", caller.name)
+                },
                 now_ms: now_ms(),
             },
         )?;

@@ -69,3 +69,43 @@ sec_suspend() {
         ctl alice cancel "$id"
     done
 }
+
+sec_relaunch() {
+    begin "relaunch: after what a host reboot does to running tasks, a --restartable command runs again, a Claude task resumes its session, a plain command is interrupted and resume relaunches it"
+    local h rs pl cl id sid
+    h=$(home_of alice)
+    check "the fake Messages API again (for the Claude task)" claude_setup
+    rm -f "$h/runs"
+    rs=$(submit alice --restartable -- sh -c "echo run >> $h/runs; exec sleep 1000")
+    pl=$(submit alice -- sleep 1001)
+    cl=$(submit alice --permission-mode bypassPermissions "A long tool call.
+@bash sleep 1002
+@say done after the reboot")
+    wait_until 120 "three tasks run: a --restartable command, a plain one, and Claude's tool (sleep 1002)" \
+        bash -c "pgrep -u alice -x sleep -a | grep -q 'sleep 1002' && [[ \$(cd /root && claudinectl list --json | jq '[.tasks[] | select(.state == \"running\")] | length') -ge 3 ]]"
+    sid=$(session_of "$cl")
+    check "systemctl stop claudine" systemctl stop claudine
+    # What a host reboot does: every process of every scope dies, no exit record is left.
+    for id in "$rs" "$pl" "$cl"; do
+        systemctl kill --signal=SIGKILL "claudine-task-$id.scope" 2>/dev/null
+    done
+    wait_until 30 "their scopes are gone" bash -c "! compgen -G '/sys/fs/cgroup/claudine.slice/claudine-task-*.scope' >/dev/null"
+    check "start claudine" start_daemon
+    wait_until 60 "the --restartable command is relaunched: attempt 2 runs" \
+        bash -c "[[ \$(cd /root && claudinectl status $rs --json | jq -r '.state + \" \" + (.attempts|tostring)') == 'running 2' ]]"
+    check_eq "... it ran again from the start" "run run" "$(tr '\n' ' ' < "$h/runs" | xargs)"
+    check_match "... saying why" "relaunched \\(submitted --restartable" "$(jq -r '.attempt_history[0].reason // empty' <<<"$(task_json "$rs")")"
+    wait_until 30 "the plain command is interrupted" is_state "$pl" interrupted
+    check_match "... with the reason" "vanished" "$(field "$pl" reason)"
+    wait_until 180 "the Claude task is relaunched and finishes (attempt 2)" \
+        bash -c "[[ \$(cd /root && claudinectl status $cl --json | jq -r '.state + \" \" + (.attempts|tostring)') == 'succeeded 2' ]]"
+    check_eq "... in the same session, which it resumed (the API saw the earlier turns)" "$sid true" \
+        "$(session_of "$cl") $(fake_requests "$sid" | tail -1 | jq -r .earlier_turns)"
+    ctl alice resume "$pl"
+    check_eq "claudinectl resume of the interrupted command (exit 0)" 0 "$RC"
+    wait_until 60 "... relaunches it: attempt 2 runs" \
+        bash -c "[[ \$(cd /root && claudinectl status $pl --json | jq -r '.state + \" \" + (.attempts|tostring)') == 'running 2' ]]"
+    ctl alice cancel "$pl"; ctl alice cancel "$rs"
+    wait_until 30 "both cancelled" bash -c "[[ \$(cd /root && claudinectl status $pl --json | jq -r .state) == cancelled && \$(cd /root && claudinectl status $rs --json | jq -r .state) == cancelled ]]"
+    systemctl stop fake-anthropic 2>/dev/null
+}
