@@ -373,6 +373,8 @@ impl Actor {
         self.sample_host();
         self.publish_metrics();
         self.retry_unrecorded_ends();
+        // Lapsed holds, old usage and quiet accounts leave the governor.
+        self.claude.governor.expire(now_ms());
         self.retry_unstored_events();
         self.waiters.retain(|_, v| {
             v.retain(|w| !w.is_closed());
