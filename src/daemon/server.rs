@@ -222,7 +222,12 @@ async fn route(
             // The claude binary is checked here, off the actor: running it
             // takes time.
             let binary = match &body.claude {
-                Some(c) => Some(claude_binary(&ctx, ask.caller.uid, c.binary.as_deref()).await?),
+                Some(c) => {
+                    // What needs no binary is refused before it is looked for.
+                    crate::core::claude::check_prompt(&c.prompt).map_err(invalid)?;
+                    c.options.validate().map_err(invalid)?;
+                    Some(claude_binary(&ctx, ask.caller.uid, c.binary.as_deref()).await?)
+                }
                 None => None,
             };
             let r = ask

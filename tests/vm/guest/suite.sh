@@ -366,8 +366,10 @@ sec_badinput() {
     check_eq "Claudine-Protocol: 99 -> 400" 400 \
         "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket $SOCK -H 'Claudine-Protocol: 99' http://localhost/v1/version)"
     check_eq "GET unknown path -> 404" 404 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket $SOCK http://localhost/v1/nope)"
-    { printf '{"argv":["'; head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' a; printf '"],"cwd":"/tmp"}'; } > "$_TMP/big.json"
-    check_eq "POST 2 MiB body -> 413" 413 "$(http POST /v1/tasks "@$_TMP/big.json")"
+    { printf '{"argv":["'; head -c $((4 * 1024 * 1024)) /dev/zero | tr '\0' a; printf '"],"cwd":"/tmp"}'; } > "$_TMP/big.json"
+    check_eq "POST 4 MiB body -> 413 (3 MiB allowed)" 413 "$(http POST /v1/tasks "@$_TMP/big.json")"
+    { printf '{"claude":{"prompt":"'; head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' a; printf '"},"cwd":"/tmp"}'; } > "$_TMP/big.json"
+    check_eq "POST a 2 MiB prompt -> 400 (1 MiB allowed)" 400 "$(http POST /v1/tasks "@$_TMP/big.json")"
     check_eq "truncated request (Content-Length 200, 20 bytes sent, then EOF): answered or closed, no hang" ok \
         "$(python3 - "$SOCK" <<'EOF'
 import socket, sys
