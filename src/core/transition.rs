@@ -254,12 +254,7 @@ impl Task {
                         format!("exited with status {}", exit_code.unwrap_or(-1)),
                     )
                 };
-                let mut status = t.done(state, a, reason, *now_ms);
-                if let Status::Done(o) = &mut status {
-                    o.exit_code = *exit_code;
-                    o.signal = *signal;
-                }
-                status
+                t.exited(state, a, reason, *now_ms, *exit_code, *signal)
             }
             (
                 Status::Starting(a) | Status::Running(a),
@@ -297,12 +292,7 @@ impl Task {
                 match state {
                     Ok(waiting) => Status::Queued(waiting),
                     Err((state, reason)) => {
-                        let mut status = t.done(state, a, reason, *now_ms);
-                        if let Status::Done(o) = &mut status {
-                            o.exit_code = *exit_code;
-                            o.signal = *signal;
-                        }
-                        status
+                        t.exited(state, a, reason, *now_ms, *exit_code, *signal)
                     }
                 }
             }
@@ -374,6 +364,24 @@ impl Task {
             _ => return Err(bad()),
         };
         Ok(t)
+    }
+
+    /// [`Task::done`] for an attempt whose command ended, with how it ended.
+    fn exited(
+        &mut self,
+        state: TaskState,
+        active: &Active,
+        reason: String,
+        now_ms: i64,
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+    ) -> Status {
+        let mut status = self.done(state, active, reason, now_ms);
+        if let Status::Done(o) = &mut status {
+            o.exit_code = exit_code;
+            o.signal = signal;
+        }
+        status
     }
 
     /// The final status; the environment values are dropped, since the task

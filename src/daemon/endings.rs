@@ -182,25 +182,11 @@ impl Actor {
                         now_ms: now,
                     },
                 };
-                // A limited Claude run goes back to the queue: held out of
-                // it until the attempt's unit is gone.
-                self.draining.insert(task.id);
-                match self.transition_with(task, ev, Some(&end)) {
-                    Ok(t) => {
-                        self.unrecorded_ends.remove(&(t.id, attempt));
-                        if t.state() == TaskState::Queued {
-                            self.claude_requeued(&t, attempt);
-                            self.drain(&t);
-                        } else {
-                            self.draining.remove(&t.id);
-                            // Whatever the command left behind (a
-                            // double-forked daemon) goes with the scope.
-                            self.stop_scope(&t);
-                        }
-                    }
-                    Err(_) => {
-                        self.draining.remove(&task.id);
-                        self.unrecorded_ends.insert((task.id, attempt));
+                // A limited Claude run goes back to the queue.
+                if let Some(t) = self.end_attempt(task, attempt, ev, Some(&end)) {
+                    self.unrecorded_ends.remove(&(t.id, attempt));
+                    if t.state() == TaskState::Queued {
+                        self.claude_requeued(&t, attempt);
                     }
                 }
             }
@@ -215,21 +201,8 @@ impl Actor {
                     session_seen: *session_seen,
                     now_ms: now,
                 };
-                // Held out of the ready queue until the old unit is gone.
-                self.draining.insert(task.id);
-                match self.transition(task, ev) {
-                    Ok(t) if t.state() == TaskState::Queued => {
-                        warn!(claudine_task_id = t.id, "task {}: {reason}", t.id);
-                        self.drain(&t);
-                    }
-                    Ok(t) => {
-                        self.draining.remove(&t.id);
-                        self.stop_scope(&t);
-                    }
-                    Err(_) => {
-                        self.draining.remove(&task.id);
-                        self.unrecorded_ends.insert((task.id, attempt));
-                    }
+                if let Some(t) = self.end_attempt(task, attempt, ev, None) {
+                    warn!(claudine_task_id = t.id, "task {}: {reason}", t.id);
                 }
             }
             Recovery::Interrupted { reason } => {
@@ -279,17 +252,36 @@ impl Actor {
                 now_ms: now,
             }
         };
-        // Held out of the ready queue from the moment it is queued again.
+        self.end_attempt(task, attempt, ev, None);
+    }
+
+    /// Commits `ev`, which ends attempt `attempt` (with its record's figures
+    /// when given). A task queued again is held out of the ready queue from
+    /// that moment until the attempt's unit is gone; any other end has its
+    /// scope stopped (whatever the command left behind, a double-forked
+    /// daemon, goes with it). An end that cannot be committed is retried.
+    fn end_attempt(
+        &mut self,
+        task: &Task,
+        attempt: u32,
+        ev: Transition,
+        end: Option<&AttemptEnd>,
+    ) -> Option<Task> {
         self.draining.insert(task.id);
-        match self.transition(task, ev) {
-            Ok(t) if t.state() == TaskState::Queued => self.drain(&t),
+        match self.transition_with(task, ev, end) {
+            Ok(t) if t.state() == TaskState::Queued => {
+                self.drain(&t);
+                Some(t)
+            }
             Ok(t) => {
                 self.draining.remove(&t.id);
                 self.stop_scope(&t);
+                Some(t)
             }
             Err(_) => {
                 self.draining.remove(&task.id);
                 self.unrecorded_ends.insert((task.id, attempt));
+                None
             }
         }
     }
