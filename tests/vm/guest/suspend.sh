@@ -78,11 +78,12 @@ sec_relaunch() {
     rm -f "$h/runs"
     rs=$(submit alice --restartable -- sh -c "echo run >> $h/runs; exec sleep 1000")
     pl=$(submit alice -- sleep 1001)
+    # (claude refuses a standalone `sleep N` as a tool call: tail -f waits.)
     cl=$(submit alice --permission-mode bypassPermissions "A long tool call.
-@bash sleep 1002
+@bash tail -f /dev/null
 @say done after the reboot")
-    wait_until 120 "three tasks run: a --restartable command, a plain one, and Claude's tool (sleep 1002)" \
-        bash -c "pgrep -u alice -x sleep -a | grep -q 'sleep 1002' && [[ \$(cd /root && claudinectl list --json | jq '[.tasks[] | select(.state == \"running\")] | length') -ge 3 ]]"
+    wait_until 120 "three tasks run: a --restartable command, a plain one, and Claude's tool (tail -f /dev/null)" \
+        bash -c "pgrep -u alice -f '^tail -f /dev/null' >/dev/null && [[ \$(cd /root && claudinectl list --json | jq '[.tasks[] | select(.state == \"running\")] | length') -ge 3 ]]"
     sid=$(session_of "$cl")
     check "systemctl stop claudine" systemctl stop claudine
     # What a host reboot does: every process of every scope dies, no exit record is left.
