@@ -78,12 +78,13 @@ sec_relaunch() {
     rm -f "$h/runs"
     rs=$(submit alice --restartable -- sh -c "echo run >> $h/runs; exec sleep 1000")
     pl=$(submit alice -- sleep 1001)
-    # (claude refuses a standalone `sleep N` as a tool call: tail -f waits.)
+    # A tool call that waits for a file (claude refuses a standalone sleep).
+    rm -f /tmp/relaunch-go
     cl=$(submit alice --permission-mode bypassPermissions "A long tool call.
-@bash tail -f /dev/null
+@bash until [ -e /tmp/relaunch-go ]; do sleep 1; done; echo released
 @say done after the reboot")
-    wait_until 120 "three tasks run: a --restartable command, a plain one, and Claude's tool (tail -f /dev/null)" \
-        bash -c "pgrep -u alice -f '^tail -f /dev/null' >/dev/null && [[ \$(cd /root && claudinectl list --json | jq '[.tasks[] | select(.state == \"running\")] | length') -ge 3 ]]"
+    wait_until 120 "three tasks run: a --restartable command, a plain one, and Claude's tool (waiting for a file)" \
+        bash -c "pgrep -u alice -f relaunch-go >/dev/null && [[ \$(cd /root && claudinectl list --json | jq '[.tasks[] | select(.state == \"running\")] | length') -ge 3 ]]"
     sid=$(session_of "$cl")
     check "systemctl stop claudine" systemctl stop claudine
     # What a host reboot does: every process of every scope dies, no exit record is left.
@@ -92,6 +93,7 @@ sec_relaunch() {
     done
     wait_until 30 "their scopes are gone" bash -c "! compgen -G '/sys/fs/cgroup/claudine.slice/claudine-task-*.scope' >/dev/null"
     check "start claudine" start_daemon
+    touch /tmp/relaunch-go
     wait_until 60 "the --restartable command is relaunched: attempt 2 runs" \
         bash -c "[[ \$(cd /root && claudinectl status $rs --json | jq -r '.state + \" \" + (.attempts|tostring)') == 'running 2' ]]"
     check_eq "... it ran again from the start" "run run" "$(tr '\n' ' ' < "$h/runs" | xargs)"
