@@ -285,6 +285,20 @@ impl Daemon {
             .expect("run claudinectl")
     }
 
+    /// `claudinectl ARGS` as uid (and gid) `uid`.
+    fn ctl_as(&self, uid: u32, args: &[&str]) -> Output {
+        use std::os::unix::process::CommandExt;
+        Command::new(env!("CARGO_BIN_EXE_claudinectl"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .current_dir("/tmp")
+            .uid(uid)
+            .gid(uid)
+            .output()
+            .expect("run claudinectl")
+    }
+
     fn submit(&self, args: &[&str]) -> String {
         let mut a = vec!["submit"];
         a.extend_from_slice(args);

@@ -49,7 +49,7 @@ Examples:
   claudinectl usage
   claudinectl wait 42 && echo 'task 42 succeeded'";
 
-/// Queue commands for claudined, which runs each one in its own systemd scope.
+/// Queue Claude Code prompts and commands for claudined, which runs each one in its own systemd scope.
 #[derive(Debug, Parser)]
 #[command(
     name = "claudinectl",
@@ -90,7 +90,7 @@ pub enum Command {
     Cancel(cmd::cancel::CancelArgs),
     /// Freeze a running task's whole scope (resume thaws it)
     Suspend(cmd::suspend::SuspendArgs),
-    /// Thaw a suspended task, or continue a Claude Code task that ended in the same session
+    /// Thaw a suspended task, relaunch an interrupted command, or continue a Claude Code task that ended in its session
     Resume(cmd::resume::ResumeArgs),
     /// Wait until a task ends and exit with its exit code
     Wait(cmd::wait::WaitArgs),

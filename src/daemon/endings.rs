@@ -135,11 +135,13 @@ impl Actor {
     ) -> Recovery {
         let attempt = task.active().map_or(task.attempts, |a| a.attempt);
         let record = record.filter(|r| r.attempt == attempt || r.attempt == 0);
+        let finished = record.as_ref().is_some_and(ExitRecord::is_final);
         let ev = Evidence {
             started: record.is_some(),
-            finished: record.as_ref().is_some_and(ExitRecord::is_final),
+            finished,
             supervisor_alive,
-            session_seen: self.session_seen(task),
+            // Read only when a relaunch may follow (a lost run at start).
+            session_seen: at_start && !finished && !supervisor_alive && self.session_seen(task),
             at_start,
         };
         let decision = recover(task, &ev);

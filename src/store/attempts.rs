@@ -96,8 +96,8 @@ pub(super) fn record(
             claude.map(to_json),
         ])?;
         if let Some(r) = claude.and_then(|p| p.result.as_ref()) {
-            let u = &r.usage;
-            let n = |v: Option<u64>| i64::try_from(v.unwrap_or(0)).unwrap_or(i64::MAX);
+            let u = crate::core::governor::UsageRecord::of_result(after.owner_uid, at_ms, r);
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO claude_usage (task_id, attempt, owner_uid, at_ms, input_tokens,
                      output_tokens, cache_read_tokens, cache_creation_tokens, cost_usd)
@@ -110,9 +110,9 @@ pub(super) fn record(
                 at_ms,
                 n(u.input_tokens),
                 n(u.output_tokens),
-                n(u.cache_read_input_tokens),
-                n(u.cache_creation_input_tokens),
-                r.total_cost_usd.filter(|c| c.is_finite() && *c >= 0.0).unwrap_or(0.0),
+                n(u.cache_read_tokens),
+                n(u.cache_creation_tokens),
+                u.cost_usd,
             ])?;
         }
     }

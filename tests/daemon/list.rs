@@ -8,16 +8,7 @@ const NOBODY: u32 = 65534;
 const QUEUED: usize = 300;
 
 fn ctl_as(d: &Daemon, uid: u32, args: &[&str]) -> Output {
-    use std::os::unix::process::CommandExt;
-    Command::new(env!("CARGO_BIN_EXE_claudinectl"))
-        .arg("--socket")
-        .arg(d.socket())
-        .args(args)
-        .current_dir("/tmp")
-        .uid(uid)
-        .gid(uid)
-        .output()
-        .expect("run claudinectl")
+    d.ctl_as(uid, args)
 }
 
 fn list_as(d: &Daemon, uid: u32, args: &[&str]) -> serde_json::Value {

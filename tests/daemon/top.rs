@@ -6,17 +6,7 @@ use super::*;
 const NOBODY: u32 = 65534;
 
 fn top_as(d: &Daemon, uid: u32, args: &[&str]) -> Output {
-    use std::os::unix::process::CommandExt;
-    Command::new(env!("CARGO_BIN_EXE_claudinectl"))
-        .arg("--socket")
-        .arg(d.socket())
-        .arg("top")
-        .args(args)
-        .current_dir("/tmp")
-        .uid(uid)
-        .gid(uid)
-        .output()
-        .expect("run claudinectl")
+    d.ctl_as(uid, &[&["top"], args].concat())
 }
 
 fn top_json(d: &Daemon, uid: u32) -> serde_json::Value {
@@ -34,17 +24,7 @@ fn ids(rows: &serde_json::Value) -> Vec<i64> {
 }
 
 fn submit_as(d: &Daemon, uid: u32, args: &[&str]) -> i64 {
-    use std::os::unix::process::CommandExt;
-    let out = Command::new(env!("CARGO_BIN_EXE_claudinectl"))
-        .arg("--socket")
-        .arg(d.socket())
-        .arg("submit")
-        .args(args)
-        .current_dir("/tmp")
-        .uid(uid)
-        .gid(uid)
-        .output()
-        .unwrap();
+    let out = d.ctl_as(uid, &[&["submit"], args].concat());
     assert!(out.status.success(), "submit: {}", text(&out.stderr));
     text(&out.stdout).trim().parse().unwrap()
 }

@@ -9,17 +9,7 @@ const NOBODY: u32 = 65534;
 const MINUTE: i64 = 60_000;
 
 fn usage_as(d: &Daemon, uid: u32, args: &[&str]) -> Output {
-    use std::os::unix::process::CommandExt;
-    Command::new(env!("CARGO_BIN_EXE_claudinectl"))
-        .arg("--socket")
-        .arg(d.socket())
-        .arg("usage")
-        .args(args)
-        .current_dir("/tmp")
-        .uid(uid)
-        .gid(uid)
-        .output()
-        .expect("run claudinectl")
+    d.ctl_as(uid, &[&["usage"], args].concat())
 }
 
 fn usage_json(d: &Daemon, uid: u32, args: &[&str]) -> serde_json::Value {

@@ -31,6 +31,30 @@ pub struct UsageRecord {
     pub cost_usd: f64,
 }
 
+impl UsageRecord {
+    /// What a run's result line says it used (a cost that is not a finite,
+    /// non-negative number counts as 0).
+    pub fn of_result(
+        account: Account,
+        at_ms: i64,
+        r: &crate::core::claude_stream::ResultLine,
+    ) -> UsageRecord {
+        let n = |v: Option<u64>| v.unwrap_or(0);
+        UsageRecord {
+            account,
+            at_ms,
+            input_tokens: n(r.usage.input_tokens),
+            output_tokens: n(r.usage.output_tokens),
+            cache_read_tokens: n(r.usage.cache_read_input_tokens),
+            cache_creation_tokens: n(r.usage.cache_creation_input_tokens),
+            cost_usd: r
+                .total_cost_usd
+                .filter(|c| c.is_finite() && *c >= 0.0)
+                .unwrap_or(0.0),
+        }
+    }
+}
+
 /// Usage added up.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Totals {

@@ -83,19 +83,9 @@ impl Actor {
         let (judged, session_seen) = judge(task, r, forced_error);
         let uid = task.owner_uid;
         if let Some(res) = r.claude.as_ref().and_then(|p| p.result.as_ref()) {
-            let n = |v: Option<u64>| v.unwrap_or(0);
-            self.claude.governor.record(&UsageRecord {
-                account: uid,
-                at_ms: now,
-                input_tokens: n(res.usage.input_tokens),
-                output_tokens: n(res.usage.output_tokens),
-                cache_read_tokens: n(res.usage.cache_read_input_tokens),
-                cache_creation_tokens: n(res.usage.cache_creation_input_tokens),
-                cost_usd: res
-                    .total_cost_usd
-                    .filter(|c| c.is_finite() && *c >= 0.0)
-                    .unwrap_or(0.0),
-            });
+            self.claude
+                .governor
+                .record(&UsageRecord::of_result(uid, now, res));
         }
         let verdict = match judged {
             Judged::Succeeded => {
