@@ -8,6 +8,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 pub mod claude;
+pub mod protect;
 pub mod sched;
 pub use sched::{Profile, Sched};
 
@@ -61,6 +62,8 @@ pub struct Config {
     pub claude_path: Option<String>,
     /// The usage governor of Claude tasks (`claude_*` keys).
     pub claude: claude::ClaudeConfig,
+    /// Protective mode and checkpoints (`protect_*`, `checkpoint_interval`).
+    pub protect: protect::ProtectConfig,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             supervisor: PathBuf::from("/usr/libexec/claudine/claudine-supervise"),
             claude_path: None,
             claude: claude::ClaudeConfig::default(),
+            protect: protect::ProtectConfig::default(),
         }
     }
 }
@@ -136,6 +140,10 @@ struct RawConfig {
     claude_budget_usd_per_day: Option<f64>,
     claude_budget_tokens_per_hour: Option<i64>,
     claude_budget_tokens_per_day: Option<i64>,
+    protect_available_mb: Option<i64>,
+    protect_pressure_percent: Option<f64>,
+    protect_cold_after: Option<String>,
+    checkpoint_interval: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -355,6 +363,13 @@ impl Config {
             claude_budget_tokens_per_day: raw.claude_budget_tokens_per_day,
         })
         .map_err(|(key, problem)| bad(key, problem))?;
+        c.protect = protect::resolve(protect::RawProtect {
+            protect_available_mb: raw.protect_available_mb,
+            protect_pressure_percent: raw.protect_pressure_percent,
+            protect_cold_after: raw.protect_cold_after,
+            checkpoint_interval: raw.checkpoint_interval,
+        })
+        .map_err(|(key, problem)| bad(key, problem))?;
         if let Some(v) = raw.claude_path {
             match v.to_str() {
                 Some(p) if v.is_absolute() && !p.contains('\0') => {
@@ -442,6 +457,10 @@ pub const KEYS: &[&str] = &[
     "claude_budget_usd_per_day",
     "claude_budget_tokens_per_hour",
     "claude_budget_tokens_per_day",
+    "protect_available_mb",
+    "protect_pressure_percent",
+    "protect_cold_after",
+    "checkpoint_interval",
 ];
 
 #[cfg(test)]
@@ -472,6 +491,10 @@ mod tests {
                 memory_critical_bytes: None,
                 claude_path: None,
                 claude: claude::ClaudeConfig::default(),
+                protect: protect::ProtectConfig {
+                    available_bytes: None,
+                    ..c.protect.clone()
+                },
                 sched: Sched {
                     max_running_per_user: None,
                     ..c.sched.clone()

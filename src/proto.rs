@@ -36,12 +36,14 @@
 //! connection is closed. Another user's task answers exactly like a task that
 //! does not exist (404 `not_found`), so ids cannot be probed.
 
+pub mod checkpoint;
 pub mod claude;
 pub mod list;
 pub mod metrics;
 pub mod top;
 pub mod usage;
 
+pub use checkpoint::CheckpointsView;
 pub use claude::{ClaudeRequest, ClaudeView, ResumeRequest, PROMPT_PREVIEW_CHARS};
 pub use list::{ListFilter, ListResponse};
 pub use metrics::{MetricsPoint, MetricsView};
@@ -163,6 +165,12 @@ pub struct TaskView {
     /// Every launch attempt; only in the answer for one task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_history: Option<Vec<AttemptRow>>,
+    /// How many checkpoints it has and the last one; only in the answer
+    /// for one task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checkpoint: Option<crate::core::checkpoint::Checkpoint>,
     /// What a running task uses now, read from its scope's cgroup; only in
     /// the answer for one task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -267,6 +275,8 @@ impl TaskView {
             limits: t.limits.clone(),
             eligible_ms: f.eligible_ms,
             attempt_history: None,
+            checkpoints: None,
+            last_checkpoint: None,
             resources: None,
             claude: t.claude.as_ref().map(ClaudeView::of),
             restartable: t.restartable,

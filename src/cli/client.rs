@@ -8,9 +8,9 @@ use crate::cli::error::CliError;
 use crate::cli::format;
 use crate::core::TaskId;
 use crate::proto::{
-    CancelRequest, ErrorBody, ListFilter, ListResponse, LogStream, MetricsView, SubmitRequest,
-    SubmitResponse, TaskView, TopView, UsageView, VersionResponse, MAX_REQUEST_BYTES,
-    PROTOCOL_HEADER, PROTOCOL_VERSION,
+    CancelRequest, CheckpointsView, ErrorBody, ListFilter, ListResponse, LogStream, MetricsView,
+    SubmitRequest, SubmitResponse, TaskView, TopView, UsageView, VersionResponse,
+    MAX_REQUEST_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -133,6 +133,12 @@ impl Client {
     /// `GET /v1/tasks/{id}/metrics`.
     pub async fn metrics(&self, id: TaskId) -> Result<Answer<MetricsView>, CliError> {
         self.json(Method::GET, &format!("/v1/tasks/{id}/metrics"), None)
+            .await
+    }
+
+    /// `GET /v1/tasks/{id}/checkpoints`.
+    pub async fn checkpoints(&self, id: TaskId) -> Result<Answer<CheckpointsView>, CliError> {
+        self.json(Method::GET, &format!("/v1/tasks/{id}/checkpoints"), None)
             .await
     }
 

@@ -87,6 +87,15 @@ pub struct ProgressDetail {
 pub struct CheckpointDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Its number (`claudinectl checkpoints ID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// suspend, interval or cold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The git snapshot's ref (`refs/claudine/<id>/<n>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
 }
 
 /// Finished: the terminal state and how the command ended.

@@ -60,6 +60,9 @@ fn one_of_each() -> Vec<TaskEvent> {
             EventKind::Checkpoint,
             EventDetail::Checkpoint(CheckpointDetail {
                 name: Some("before-refactor".into()),
+                n: Some(3),
+                why: Some("suspend".into()),
+                git_ref: Some("refs/claudine/42/3".into()),
             }),
         ),
         (EventKind::Suspended, note(Some("host memory low"))),

@@ -20,6 +20,7 @@
 //! rate); `envfile` reads the per-user environment file.
 
 pub mod admission;
+pub mod checkpoint;
 pub mod claude;
 pub mod claude_stream;
 pub mod envfile;
@@ -31,6 +32,7 @@ pub mod learn;
 pub mod lifecycle;
 pub mod limits;
 pub mod memwatch;
+pub mod protect;
 pub mod queue;
 pub mod recovery;
 pub mod reserve;

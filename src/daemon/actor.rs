@@ -122,6 +122,12 @@ pub enum Event {
         result: Result<i64, String>,
         req: super::suspend::FreezeRequest,
     },
+    /// A checkpoint's git snapshot is done (or failed).
+    Checkpointed {
+        cp: Box<crate::core::checkpoint::Checkpoint>,
+        owner: u32,
+        after: super::checkpoint::After,
+    },
     /// Thaw a suspended task, or continue an ended Claude task's session.
     Resume {
         caller: Caller,
@@ -150,6 +156,12 @@ pub enum Event {
         task: Option<TaskId>,
         after_seq: i64,
         reply: Reply<EventsPage>,
+    },
+    /// A task's checkpoints (`checkpoint.rs`).
+    Checkpoints {
+        caller: Caller,
+        id: TaskId,
+        reply: Reply<crate::proto::CheckpointsView>,
     },
     /// A task's metrics history (`history_requests.rs`).
     Metrics {
@@ -254,6 +266,10 @@ pub struct Actor {
     pub(super) sched: super::schedule::SchedState,
     /// Claude Code tasks: the usage governor and the running ones' progress.
     pub(super) claude: super::claude::govern::ClaudeState,
+    /// Protective mode (level `protective`).
+    pub(super) protection: super::protect::ProtectState,
+    /// Checkpoints in flight and when each running task had its last.
+    pub(super) checkpoints: super::checkpoint::Checkpoints,
 }
 
 pub fn now_ms() -> i64 {
@@ -314,6 +330,8 @@ impl Actor {
             metrics: None,
             sched: super::schedule::SchedState::new(),
             claude,
+            protection: Default::default(),
+            checkpoints: Default::default(),
         }
     }
 
@@ -371,6 +389,8 @@ impl Actor {
     /// The periodic work of the loop: a host sample, retries, housekeeping.
     pub fn tick(&mut self) {
         self.sample_host();
+        self.protect();
+        self.checkpoint_due();
         self.publish_metrics();
         self.retry_unrecorded_ends();
         // Lapsed holds, old usage and quiet accounts leave the governor.
@@ -430,6 +450,9 @@ impl Actor {
                         c.progress = attempts.iter().rev().find_map(|a| a.claude.clone());
                     }
                     v.attempt_history = Some(attempts);
+                    let cps = self.store.checkpoints(id).map_err(internal)?;
+                    v.checkpoints = Some(cps.len() as u32);
+                    v.last_checkpoint = cps.into_iter().last();
                     if matches!(t.state(), TaskState::Running | TaskState::Suspended) {
                         v.resources =
                             super::resources::read(&self.cgroups, &t.unit_name()).map(|mut r| {
@@ -464,6 +487,7 @@ impl Actor {
                 result,
                 req,
             } => self.frozen(id, attempt, freeze, result, req),
+            Event::Checkpointed { cp, owner, after } => self.checkpointed(*cp, owner, after),
             Event::Cancel {
                 caller,
                 id,
@@ -526,6 +550,9 @@ impl Actor {
                         })
                     });
                 let _ = reply.send(page);
+            }
+            Event::Checkpoints { caller, id, reply } => {
+                let _ = reply.send(self.checkpoints_view(&caller, id));
             }
             Event::Metrics { caller, id, reply } => {
                 let _ = reply.send(self.metrics(&caller, id));

@@ -226,7 +226,7 @@ impl Actor {
 
     /// Whether the progress file of Claude task `t`'s last run shows its
     /// session (the run got as far as claude's first line).
-    fn session_seen(&self, t: &Task) -> bool {
+    pub(super) fn session_seen(&self, t: &Task) -> bool {
         let Some(c) = &t.claude else { return false };
         let path = super::claude::launch::progress_path(&self.cfg.exit_dir(), t.id);
         std::fs::read(&path)
@@ -262,7 +262,7 @@ impl Actor {
     /// that moment until the attempt's unit is gone; any other end has its
     /// scope stopped (whatever the command left behind, a double-forked
     /// daemon, goes with it). An end that cannot be committed is retried.
-    fn end_attempt(
+    pub(super) fn end_attempt(
         &mut self,
         task: &Task,
         attempt: u32,

@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod actor;
+mod checkpoint;
 pub mod claude;
 mod endings;
 #[cfg(feature = "fault-injection")]
@@ -24,6 +25,7 @@ mod metrics;
 pub mod monitor;
 mod pidfd;
 pub mod prom;
+mod protect;
 mod reconcile;
 mod requests;
 mod resources;

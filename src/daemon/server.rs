@@ -364,6 +364,14 @@ async fn route(
                     .await?,
             )
         }
+        (&Method::GET, ["v1", "tasks", id, "checkpoints"]) => {
+            let id = task_id(id)?;
+            json(
+                StatusCode::OK,
+                &ask.ask(|caller, reply| Event::Checkpoints { caller, id, reply })
+                    .await?,
+            )
+        }
         (&Method::GET, ["v1", "tasks", id, "metrics"]) => {
             let id = task_id(id)?;
             json(

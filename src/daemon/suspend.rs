@@ -13,8 +13,10 @@
 //! the store knows as suspended is frozen again if its scope is not.
 
 use super::actor::{internal, now_ms, Actor, Event, Reply};
+use super::checkpoint::After;
 use super::users::Caller;
 use crate::cgroup::CgroupReader;
+use crate::core::checkpoint::CheckpointWhy;
 use crate::core::{TaskId, TaskState, Transition};
 use crate::proto::{ErrorCode, ErrorInfo, TaskView};
 use crate::systemd::Scopes;
@@ -181,6 +183,10 @@ impl Actor {
                 );
                 // The monitor follows running tasks only.
                 self.monitor.dirty = true;
+                if freeze {
+                    // What it holds now, files at rest.
+                    self.checkpoint(&t, CheckpointWhy::Suspend, After::Nothing);
+                }
                 answer(Ok(self.view(&t)))
             }
             Err(e) => {

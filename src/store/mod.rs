@@ -14,6 +14,7 @@
 //!   pages or old WAL frames.
 
 mod attempts;
+mod checkpoints;
 mod codec;
 mod events;
 mod listing;

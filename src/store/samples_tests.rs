@@ -148,7 +148,7 @@ fn version_4_database_is_migrated() {
         .conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (8, 8));
+    assert_eq!((version, SCHEMA_VERSION), (9, 9));
     let t = s.get(1).unwrap().unwrap();
     assert_eq!(t.state(), TaskState::Succeeded);
     assert_eq!(s.samples(t.id).unwrap(), vec![]);

@@ -126,6 +126,18 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE tasks ADD COLUMN restartable INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 8 -> 9: checkpoints (`core::checkpoint::Checkpoint` as JSON), numbered
+    // per task; a task's own git worktree (JSON).
+    r#"
+    CREATE TABLE checkpoints (
+        task_id INTEGER NOT NULL REFERENCES tasks(id),
+        n       INTEGER NOT NULL,
+        at_ms   INTEGER NOT NULL,
+        body    TEXT    NOT NULL,
+        PRIMARY KEY (task_id, n)
+    ) WITHOUT ROWID;
+    ALTER TABLE tasks ADD COLUMN worktree TEXT;
+    "#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

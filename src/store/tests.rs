@@ -366,3 +366,78 @@ fn a_suspended_task_is_stored_as_such_and_read_back_unfinished() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn checkpoints_are_numbered_per_task_and_stored_with_their_event() {
+    use crate::core::checkpoint::{Checkpoint, CheckpointWhy, GitCheckpoint};
+    use crate::core::event_detail::CheckpointDetail;
+    use crate::core::{EventDetail, EventKind, TaskEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("claudine.db");
+    let mut s = Store::open(&path).unwrap();
+    let a = s.insert(new_task(1000, Priority::P1, 10)).unwrap();
+    let b = s.insert(new_task(1000, Priority::P1, 11)).unwrap();
+    let cp = |task, n, git| Checkpoint {
+        task,
+        n,
+        at_ms: 100 + n as i64,
+        attempt: 1,
+        why: CheckpointWhy::Interval,
+        argv: vec!["make".into()],
+        cwd: "/tmp".into(),
+        env_names: vec!["TOKEN".into()],
+        session_id: None,
+        git,
+        git_note: None,
+        took_ms: 3,
+    };
+    let ev = |task, n| {
+        TaskEvent::new(
+            EventKind::Checkpoint,
+            task,
+            Some(1),
+            100,
+            EventDetail::Checkpoint(CheckpointDetail {
+                n: Some(n),
+                ..Default::default()
+            }),
+        )
+    };
+    assert_eq!(s.next_checkpoint(a.id).unwrap(), 1);
+    let git = GitCheckpoint {
+        toplevel: "/tmp/r".into(),
+        commit: "abc".into(),
+        ref_name: Checkpoint::ref_name(a.id, 1),
+        head: None,
+        branch: Some("main".into()),
+        in_progress: Some("a merge in progress".into()),
+        changed: 2,
+    };
+    s.add_checkpoint(1000, &cp(a.id, 1, Some(git.clone())), &ev(a.id, 1))
+        .unwrap();
+    assert_eq!(s.next_checkpoint(a.id).unwrap(), 2);
+    assert_eq!(s.next_checkpoint(b.id).unwrap(), 1);
+    s.add_checkpoint(1000, &cp(a.id, 2, None), &ev(a.id, 2))
+        .unwrap();
+    // The same number twice is refused, and nothing is half-written.
+    let seq = s.last_event_seq();
+    assert!(s
+        .add_checkpoint(1000, &cp(a.id, 2, None), &ev(a.id, 2))
+        .is_err());
+    assert_eq!(s.last_event_seq(), seq);
+    drop(s);
+    let s = Store::open(&path).unwrap();
+    let got = s.checkpoints(a.id).unwrap();
+    assert_eq!(got.iter().map(|c| c.n).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(got[0].git.as_ref(), Some(&git));
+    assert_eq!(git.ref_name, format!("refs/claudine/{}/1", a.id));
+    assert!(s.checkpoints(b.id).unwrap().is_empty());
+    let lines = s.events_after(0, None, Some(a.id), 100).unwrap();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.line.contains("task:checkpoint"))
+            .count(),
+        2
+    );
+}

@@ -33,6 +33,8 @@ pub(crate) fn view(id: i64, state: TaskState, argv: &[&str]) -> TaskView {
         limits: Default::default(),
         eligible_ms: None,
         attempt_history: None,
+        checkpoints: None,
+        last_checkpoint: None,
         resources: None,
         claude: None,
         restartable: false,

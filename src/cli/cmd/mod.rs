@@ -2,6 +2,7 @@
 //! answer is shown.
 
 pub mod cancel;
+pub mod checkpoints;
 pub mod events;
 pub mod list;
 pub mod logs;

@@ -152,6 +152,22 @@ where
     if let Some(limits) = limits_line(&t.limits) {
         fields.push(("limits", limits));
     }
+    if let (Some(n), Some(c)) = (t.checkpoints, &t.last_checkpoint) {
+        let git = match (&c.git, &c.git_note) {
+            (Some(g), _) => format!(", {}", g.ref_name),
+            (None, Some(note)) => format!(", no git snapshot: {}", format::sanitize(note)),
+            (None, None) => String::new(),
+        };
+        fields.push((
+            "checkpoints",
+            format!(
+                "{n}; the last #{} {} ago ({}{git})",
+                c.n,
+                format::duration((now_ms - c.at_ms).max(0)),
+                c.why.name()
+            ),
+        ));
+    }
     if let Some(last) = t.attempt_history.as_ref().and_then(|h| h.last()) {
         if let Some(peak) = last.usage.as_ref().and_then(|u| u.memory_peak) {
             fields.push(("memory peak", crate::core::units::format_bytes(peak)));

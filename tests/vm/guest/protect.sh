@@ -1,0 +1,92 @@
+# tests/vm/guest/protect.sh - protective mode under real memory pressure,
+# and checkpoints with git snapshots (sourced by suite.sh after lib.sh).
+# shellcheck shell=bash
+
+mem_available_mib() { awk '/^MemAvailable:/ {print int($2 / 1024)}' /proc/meminfo; }
+memory_of() { cat "/sys/fs/cgroup/claudine.slice/claudine-task-$1.scope/memory.current" 2>/dev/null || echo 0; }
+logs_have() { ctl root logs "$1"; grep -q -- "$2" <<<"$OUT"; }
+git_as() { local u=$1; shift; runuser -u "$u" -- git "$@"; }
+checkpoint_count() { (cd /root && claudinectl checkpoints "$1" --json 2>/dev/null) | jq "[.checkpoints[] | select(.why == \"$2\")] | length"; }
+
+sec_protect() {
+    begin "protect: at level protective, real memory pressure freezes the newest low-priority task (not P0, not the oldest), thaws it afterwards; checkpoints with git snapshots"
+    local ALLOC=/usr/local/bin/claudine-alloc h repo base limit a p0 b m1 m2 head0 idx0 st0 cur
+    install -m 755 ./alloc.py "$ALLOC"
+    h=$(home_of alice)
+    # alice's repository: a commit, a modified file, an untracked one, an ignored one.
+    repo=$h/protect-repo
+    rm -rf "$repo"
+    as alice bash -c "mkdir -p $repo && cd $repo && git init -q -b main && git config user.email a@x && git config user.name alice \
+        && echo one > tracked.txt && echo 'ignored.log' > .gitignore && git add . && git commit -qm first \
+        && echo two >> tracked.txt && echo new > untracked.txt && echo junk > ignored.log"
+    head0=$(git_as alice -C "$repo" rev-parse HEAD)
+    idx0=$(sha256sum "$repo/.git/index" | cut -d' ' -f1)
+    st0=$(git_as alice -C "$repo" status --porcelain | sort | xargs)
+
+    write_config
+    check "restart with the default configuration" restart_daemon
+    sleep 2
+    base=$(mem_available_mib)
+    limit=$((base - 450))
+    note "MemAvailable at rest: $base MiB; protective mode from $limit MiB"
+    write_config 'level = "protective"' "protect_available_mb = $limit" 'checkpoint_interval = "10s"'
+    check "restart at level protective (protect_available_mb = $limit, checkpoint_interval = 10s)" restart_daemon
+
+    a=$(submit alice --priority P1 -- "$ALLOC" 100 --hold 900)
+    wait_until 60 "the oldest task ($a, P1) holds 100 MiB" logs_have "$a" holding
+    p0=$(submit alice --priority P0 -- "$ALLOC" 250 --hold 900)
+    wait_until 60 "a P0 task ($p0) holds 250 MiB" logs_have "$p0" holding
+    check "... the host is not critical yet ($(mem_available_mib) MiB available)" test "$(mem_available_mib)" -gt "$limit"
+    local cursor; cursor=$(journal_cursor)
+    b=$(submit alice --priority P2 --cwd "$repo" -- "$ALLOC" 500 --rate 20 --hold 900)
+    wait_until 120 "the newest P2 task ($b), growing, is frozen by protective mode" is_state "$b" suspended
+    check_match "... its reason says protective mode and why" "suspended by protective mode: (MemAvailable|memory pressure)" "$(field "$b" reason)"
+    check_eq "... its scope is frozen (cgroup.events)" 1 "$(frozen_of "$b")"
+    check_eq "... the P0 task runs on" running "$(state_of "$p0")"
+    check_eq "... the oldest task runs on" running "$(state_of "$a")"
+    m1=$(memory_of "$b"); sleep 3; m2=$(memory_of "$b")
+    check_eq "... it stopped growing (memory.current over 3 s)" "$m1" "$m2"
+    note "figure: memory held by the frozen task: $((m2 >> 20)) MiB (still charged to its scope; counted by admission)"
+    local line; line=$(journal_since "$cursor" -o cat | grep -m1 "protective mode: freezing task $b")
+    check "... the journal says so" test -n "$line"
+    note "figure: pressure crossing → freeze decision: $(sed -n 's/.*(\([0-9]*\) ms after the host became critical).*/\1/p' <<<"$line") ms (host sampled every 1 s)"
+    ctl alice --json events --task "$b"
+    check "... task:suspended was recorded" grep -q '"type":"task:suspended"' <<<"$OUT"
+
+    # The checkpoint taken at the freeze: a git snapshot as alice.
+    wait_until 60 "... a checkpoint was taken at the suspend" bash -c "[[ \$(cd /root && claudinectl checkpoints $b --json | jq '[.checkpoints[] | select(.why == \"suspend\")] | length') -ge 1 ]]"
+    ctl alice checkpoints "$b"
+    check_match "claudinectl checkpoints $b: the snapshot's ref" "refs/claudine/$b/1" "$OUT"
+    detail "$OUT"
+    check "... the ref exists in alice's repository" git_as alice -C "$repo" rev-parse -q --verify "refs/claudine/$b/1"
+    check_eq "... holding the modified and the untracked file, not the ignored one" \
+        ".gitignore tracked.txt untracked.txt" "$(git_as alice -C "$repo" ls-tree --name-only "refs/claudine/$b/1" | xargs)"
+    check_eq "... tracked.txt as it was at the freeze" "$(printf 'one\ntwo')" "$(git_as alice -C "$repo" show "refs/claudine/$b/1:tracked.txt")"
+    check_eq "... alice's HEAD is untouched" "$head0" "$(git_as alice -C "$repo" rev-parse HEAD)"
+    check_eq "... her index is byte for byte the same" "$idx0" "$(sha256sum "$repo/.git/index" | cut -d' ' -f1)"
+    check_eq "... her status too" "$st0" "$(git_as alice -C "$repo" status --porcelain | sort | xargs)"
+    check_eq "... no stash" "" "$(git_as alice -C "$repo" stash list)"
+    check_eq "... her branches: main only" "refs/heads/main" "$(git_as alice -C "$repo" for-each-ref --format='%(refname)' refs/heads | xargs)"
+    check_eq "... nothing in her .git belongs to root" "" "$(find "$repo/.git" -user root | head -3)"
+    ctl bob checkpoints "$b"
+    check_match "bob cannot see alice's checkpoints (not found)" "not found" "$ERR"
+    wait_until 60 "a running task is checkpointed every checkpoint_interval (10 s)" bash -c "[[ \$(cd /root && claudinectl checkpoints $a --json | jq '[.checkpoints[] | select(.why == \"interval\")] | length') -ge 1 ]]"
+    ctl alice checkpoints "$a"
+    check_match "... outside a repository it says so" "not in a git repository" "$OUT"
+
+    # Resources return: the P0 and the oldest task end; after 15 s of calm
+    # the frozen task is thawed, and it grows to its end.
+    ctl alice cancel "$p0"; ctl alice cancel "$a"
+    wait_until 60 "the P0 and the oldest task are cancelled" bash -c "[[ \$(cd /root && claudinectl status $p0 --json | jq -r .state) == cancelled && \$(cd /root && claudinectl status $a --json | jq -r .state) == cancelled ]]"
+    wait_until 90 "protective mode thaws the frozen task once memory is back (hysteresis: 15 s calm)" is_state "$b" running
+    check_eq "... its scope is thawed" 0 "$(frozen_of "$b")"
+    check "... the journal says why" bash -c "journalctl -q --no-pager -u claudine -o cat | grep -q 'protective mode: thawing task $b: memory is back'"
+    wait_until 120 "... it grows again, to its 500 MiB" logs_have "$b" "allocated 500 MiB"
+    check_eq "... and, now the oldest running task, is not frozen again" running "$(state_of "$b")"
+    ctl alice --json events --task "$b"
+    check "... task:resumed was recorded" grep -q '"type":"task:resumed"' <<<"$OUT"
+    ctl alice cancel "$b"
+    wait_until 60 "cancelled" is_state "$b" cancelled
+    write_config
+    check "restart with the default configuration" restart_daemon
+}
