@@ -94,6 +94,9 @@ pub struct SubmitRequest {
     /// (a host reboot).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restartable: bool,
+    /// Run in a git worktree of its own, on a new branch `claudine/<id>`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub worktree: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +109,15 @@ pub struct SubmitResponse {
 pub struct CancelRequest {
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// `POST /v1/tasks/{id}/clean`: remove a finished task's worktree.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CleanRequest {
+    /// Remove it even with uncommitted changes (they are lost).
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +193,21 @@ pub struct TaskView {
     /// Submitted `--restartable`.
     #[serde(default)]
     pub restartable: bool,
+    /// Its own git worktree: where, on which branch, removed or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<WorktreeView>,
+}
+
+/// A task's git worktree, as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorktreeView {
+    pub path: String,
+    pub branch: String,
+    /// The repository it was made from.
+    pub repo: String,
+    /// Removed by `claudinectl clean` (then `path` is gone; the branch stays).
+    #[serde(default)]
+    pub removed: bool,
 }
 
 /// A running task's use, from its cgroup (`None` where a file is absent),
@@ -280,6 +307,12 @@ impl TaskView {
             resources: None,
             claude: t.claude.as_ref().map(ClaudeView::of),
             restartable: t.restartable,
+            worktree: t.worktree.as_ref().map(|w| WorktreeView {
+                path: w.path(t.id),
+                branch: crate::core::worktree::Worktree::branch(t.id),
+                repo: w.repo.clone(),
+                removed: w.removed_ms.is_some(),
+            }),
         }
     }
 

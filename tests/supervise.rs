@@ -53,6 +53,7 @@ impl Run {
                 min_free_bytes: 0,
             },
             claude: None,
+            worktree: None,
         };
         let log_dir = dir.path().to_owned();
         Run {

@@ -136,6 +136,16 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/tasks/{id}/clean`.
+    pub async fn clean(&self, id: TaskId, force: bool) -> Result<Answer<TaskView>, CliError> {
+        self.json(
+            Method::POST,
+            &format!("/v1/tasks/{id}/clean"),
+            Some(to_body(&crate::proto::CleanRequest { force })?),
+        )
+        .await
+    }
+
     /// `GET /v1/tasks/{id}/checkpoints`.
     pub async fn checkpoints(&self, id: TaskId) -> Result<Answer<CheckpointsView>, CliError> {
         self.json(Method::GET, &format!("/v1/tasks/{id}/checkpoints"), None)

@@ -90,6 +90,8 @@ pub enum Command {
     Cancel(cmd::cancel::CancelArgs),
     /// Freeze a running task's whole scope (resume thaws it)
     Suspend(cmd::suspend::SuspendArgs),
+    /// Remove a finished task's git worktree (the branch claudine/<id> stays)
+    Clean(cmd::clean::CleanArgs),
     /// A task's checkpoints: when, why, and what each holds (a git snapshot ref)
     Checkpoints(cmd::checkpoints::CheckpointsArgs),
     /// Thaw a suspended task, relaunch an interrupted command, or continue a Claude Code task that ended in its session
@@ -183,6 +185,7 @@ pub async fn run(
         Command::Cancel(args) => cmd::cancel::run(&client, args, out).await,
         Command::Resume(args) => cmd::resume::run(&client, args, out).await,
         Command::Suspend(args) => cmd::suspend::run(&client, args, out).await,
+        Command::Clean(args) => cmd::clean::run(&client, args, out).await,
         Command::Checkpoints(args) => cmd::checkpoints::run(&client, args, out).await,
         Command::Wait(args) => cmd::wait::run(&client, args, out).await,
         Command::Version(args) => cmd::version::run(&client, args, out).await,

@@ -101,6 +101,7 @@ mod tests {
                 created_ms: 5,
                 claude: None,
                 restartable: false,
+                worktree: None,
             },
         );
         assert_eq!(submitted(&t).kind, EventKind::Queued);

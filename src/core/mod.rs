@@ -42,6 +42,7 @@ pub mod task;
 pub mod transition;
 pub mod units;
 pub mod watch;
+pub mod worktree;
 
 pub use admission::HostSample;
 pub use events::{EventDetail, EventKind, TaskEvent};

@@ -139,8 +139,8 @@ impl Protector {
             .map(|(t, f)| Action::Cold {
                 id: t.id,
                 reason: format!(
-                    "frozen by protective mode for {} min: stopped, to be relaunched from its checkpoint when memory allows",
-                    (now - f.since_ms) / 60_000
+                    "frozen by protective mode for {}: stopped, to be relaunched from its checkpoint when memory allows",
+                    super::units::format_duration_ms(now - f.since_ms)
                 ),
             })
             .collect();

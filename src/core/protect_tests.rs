@@ -182,7 +182,7 @@ fn a_long_protective_freeze_turns_cold_only_when_the_task_can_be_relaunched() {
     let Action::Cold { reason, .. } = &a[0] else {
         panic!()
     };
-    assert!(reason.contains("10 min"), "{reason}");
+    assert!(reason.contains("for 10 min:"), "{reason}");
 }
 
 #[test]

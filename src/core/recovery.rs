@@ -120,6 +120,7 @@ mod tests {
                 created_ms: 0,
                 claude: None,
                 restartable: false,
+                worktree: None,
             },
         );
         let t = t

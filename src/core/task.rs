@@ -289,6 +289,9 @@ pub struct Task {
     /// May run again from the start when its run was interrupted (host
     /// reboot): `--restartable`.
     pub restartable: bool,
+    /// Its own git worktree (`--worktree`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<super::worktree::Worktree>,
 }
 
 /// The umask a task gets when the submitter does not say.
@@ -309,6 +312,8 @@ pub struct NewTask {
     pub created_ms: i64,
     pub claude: Option<super::claude::ClaudeTask>,
     pub restartable: bool,
+    /// Its own git worktree (`--worktree`).
+    pub worktree: Option<super::worktree::Worktree>,
 }
 
 impl NewTask {
@@ -352,6 +357,7 @@ impl Task {
             status: Status::Queued(Waiting::default()),
             claude: new.claude,
             restartable: new.restartable,
+            worktree: new.worktree,
         }
     }
 

@@ -19,6 +19,7 @@ fn task(id: TaskId) -> Task {
             created_ms: 1,
             claude: None,
             restartable: false,
+            worktree: None,
         },
     )
 }

@@ -85,6 +85,8 @@ pub enum Event {
         req: Box<SubmitRequest>,
         /// For a Claude task: the `claude` found and checked by the server.
         binary: Option<super::claude::binary::Binary>,
+        /// For a `--worktree` task: its repository, checked by the server.
+        worktree: Option<crate::core::worktree::Worktree>,
         reply: Reply<SubmitResponse>,
     },
     List {
@@ -156,6 +158,18 @@ pub enum Event {
         task: Option<TaskId>,
         after_seq: i64,
         reply: Reply<EventsPage>,
+    },
+    /// May this finished task's worktree be removed (`worktree.rs`)?
+    CleanCheck {
+        caller: Caller,
+        id: TaskId,
+        reply: Reply<super::worktree::Removal>,
+    },
+    /// It was removed.
+    WorktreeRemoved {
+        caller: Caller,
+        id: TaskId,
+        reply: Reply<TaskView>,
     },
     /// A task's checkpoints (`checkpoint.rs`).
     Checkpoints {
@@ -428,9 +442,10 @@ impl Actor {
                 caller,
                 req,
                 binary,
+                worktree,
                 reply,
             } => {
-                let _ = reply.send(self.submit(&caller, *req, binary));
+                let _ = reply.send(self.submit(&caller, *req, binary, worktree));
             }
             Event::List {
                 caller,
@@ -550,6 +565,12 @@ impl Actor {
                         })
                     });
                 let _ = reply.send(page);
+            }
+            Event::CleanCheck { caller, id, reply } => {
+                let _ = reply.send(self.clean_check(&caller, id));
+            }
+            Event::WorktreeRemoved { caller, id, reply } => {
+                let _ = reply.send(self.worktree_removed(&caller, id));
             }
             Event::Checkpoints { caller, id, reply } => {
                 let _ = reply.send(self.checkpoints_view(&caller, id));

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 /// How long a git snapshot may take.
-#[allow(dead_code)]
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What follows a committed checkpoint.
@@ -228,6 +227,29 @@ impl Actor {
 
 /// The git snapshot of `cp.cwd`, as the user (`Ok(None)`: not in a
 /// repository).
-fn snapshot(_acct: &Account, _cp: &Checkpoint) -> Result<Option<GitCheckpoint>, String> {
-    Err("git snapshots are not available in this build".into())
+fn snapshot(acct: &Account, cp: &Checkpoint) -> Result<Option<GitCheckpoint>, String> {
+    use crate::gitops;
+    let user = super::users::as_git_user(acct);
+    let dir = std::path::Path::new(&cp.cwd);
+    let Some(info) = gitops::repo_info(&user, dir).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let message = format!(
+        "claudine checkpoint {} of task {} ({}, attempt {})",
+        cp.n,
+        cp.task,
+        cp.why.name(),
+        cp.attempt
+    );
+    let s = gitops::snapshot(&user, dir, cp.task as u64, cp.n, &message, SNAPSHOT_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    Ok(Some(GitCheckpoint {
+        toplevel: info.toplevel.display().to_string(),
+        commit: s.commit,
+        ref_name: s.ref_name,
+        head: s.head,
+        branch: s.branch,
+        in_progress: (s.state != gitops::RepoState::Normal).then(|| s.state.describe().to_owned()),
+        changed: s.changed,
+    }))
 }

@@ -165,7 +165,10 @@ fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
         groups: acct.groups.clone(),
         user: acct.name.clone(),
         argv,
-        cwd: task.cwd.clone(),
+        cwd: match &task.worktree {
+            Some(w) => w.cwd(task.id),
+            None => task.cwd.clone(),
+        },
         env,
         exit_path,
         umask: task.umask,
@@ -175,6 +178,14 @@ fn prepare(actor: &Actor, task: &Task, attempt: u32) -> Result<Prepared, Prep> {
             min_free_bytes: actor.cfg.min_free_disk_bytes,
         },
         claude,
+        worktree: task
+            .worktree
+            .as_ref()
+            .map(|w| crate::supervise::WorktreeRun {
+                repo: w.repo.clone(),
+                path: w.path(task.id),
+                branch: crate::core::worktree::Worktree::branch(task.id),
+            }),
     };
     let mut spec_line =
         serde_json::to_vec(&spec).map_err(|e| Prep::Fail(format!("encode launch spec: {e}")))?;

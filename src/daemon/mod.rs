@@ -35,6 +35,7 @@ mod server;
 mod suspend;
 mod top;
 pub mod users;
+mod worktree;
 
 use crate::config::Config;
 use actor::Actor;

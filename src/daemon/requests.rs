@@ -18,6 +18,7 @@ impl Actor {
         caller: &Caller,
         mut req: SubmitRequest,
         binary: Option<super::claude::binary::Binary>,
+        worktree: Option<crate::core::worktree::Worktree>,
     ) -> Result<SubmitResponse, ErrorInfo> {
         let invalid = |m: String| ErrorInfo::new(ErrorCode::InvalidRequest, m);
         let claude = match req.claude.take() {
@@ -76,6 +77,7 @@ impl Actor {
             created_ms: now_ms(),
             claude,
             restartable: req.restartable,
+            worktree,
         };
         self.check_quota(caller, &new)?;
         self.check_free_space()?;

@@ -230,11 +230,17 @@ async fn route(
                 }
                 None => None,
             };
+            // So is the repository of a task given its own worktree.
+            let worktree = match body.worktree {
+                true => Some(worktree_for(&ctx, ask.caller.uid, &body.cwd).await?),
+                false => None,
+            };
             let r = ask
                 .ask(|caller, reply| Event::Submit {
                     caller,
                     req: Box::new(body),
                     binary,
+                    worktree,
                     reply,
                 })
                 .await?;
@@ -324,6 +330,19 @@ async fn route(
             json(
                 StatusCode::OK,
                 &ask.ask(|caller, reply| Event::Suspend { caller, id, reply })
+                    .await?,
+            )
+        }
+        (&Method::POST, ["v1", "tasks", id, "clean"]) => {
+            let id = task_id(id)?;
+            let body: crate::proto::CleanRequest = read_json(req).await?;
+            let removal = ask
+                .ask(|caller, reply| Event::CleanCheck { caller, id, reply })
+                .await?;
+            remove_worktree(&ctx, removal, body.force).await?;
+            json(
+                StatusCode::OK,
+                &ask.ask(|caller, reply| Event::WorktreeRemoved { caller, id, reply })
                     .await?,
             )
         }
@@ -505,6 +524,78 @@ async fn claude_binary(
         .find(ctx.claude_path.as_deref(), hint, &acct)
         .await
         .map_err(invalid)
+}
+
+/// The worktree a `--worktree` task submitted from `cwd` gets: `cwd` must
+/// be in a git repository with a commit, whose git directory the user can
+/// write — all checked as the user.
+async fn worktree_for(
+    ctx: &Ctx,
+    uid: u32,
+    cwd: &str,
+) -> Result<crate::core::worktree::Worktree, ErrorInfo> {
+    use crate::gitops;
+    let acct = ctx
+        .accounts
+        .account(uid)
+        .await
+        .map_err(|e| ErrorInfo::new(ErrorCode::Unavailable, e.to_string()))?;
+    let cwd = cwd.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let user = super::users::as_git_user(&acct);
+        let dir = std::path::Path::new(&cwd);
+        let info = gitops::repo_info(&user, dir)
+            .map_err(|e| invalid(format!("--worktree: {e}")))?
+            .ok_or_else(|| invalid(format!("--worktree: {cwd} is not in a git repository")))?;
+        let top = info.toplevel.display().to_string();
+        if info.head.is_none() {
+            return Err(invalid(format!(
+                "--worktree: the repository {top} has no commit yet: a worktree starts from one"
+            )));
+        }
+        gitops::writable(&user, &info).map_err(|e| invalid(format!("--worktree: {e}")))?;
+        let mut w = crate::core::worktree::Worktree::new(&top, &cwd, &acct.home);
+        w.rel = info.rel.trim_matches('/').to_owned();
+        Ok(w)
+    })
+    .await
+    .map_err(|e| {
+        ErrorInfo::new(
+            ErrorCode::Internal,
+            format!("the worktree check failed: {e}"),
+        )
+    })?
+}
+
+/// Remove a finished task's worktree as its owner.
+async fn remove_worktree(
+    ctx: &Ctx,
+    r: super::worktree::Removal,
+    force: bool,
+) -> Result<(), ErrorInfo> {
+    use crate::gitops;
+    let acct = ctx
+        .accounts
+        .account(r.owner_uid)
+        .await
+        .map_err(|e| ErrorInfo::new(ErrorCode::Unavailable, e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let user = super::users::as_git_user(&acct);
+        gitops::remove_worktree(&user, std::path::Path::new(&r.path), force).map_err(|e| match e {
+            gitops::GitError::Dirty { .. } => ErrorInfo::new(ErrorCode::Conflict, e.to_string()),
+            e => ErrorInfo::new(
+                ErrorCode::Conflict,
+                format!("cannot remove the worktree: {e}"),
+            ),
+        })
+    })
+    .await
+    .map_err(|e| {
+        ErrorInfo::new(
+            ErrorCode::Internal,
+            format!("the worktree removal failed: {e}"),
+        )
+    })?
 }
 
 fn invalid(m: String) -> ErrorInfo {

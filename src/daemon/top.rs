@@ -211,6 +211,7 @@ mod tests {
                 created_ms: 1,
                 claude: None,
                 restartable: false,
+                worktree: None,
             },
         )
     }

@@ -310,3 +310,14 @@ mod tests {
         assert!(!is_admin(1000, 1000, &a, Some(50)));
     }
 }
+
+/// The account as git's runner needs it (`gitops`: commands as the user).
+pub fn as_git_user(acct: &Account) -> crate::gitops::AsUser {
+    crate::gitops::AsUser {
+        uid: acct.uid,
+        gid: acct.gid,
+        groups: acct.groups.clone(),
+        name: acct.name.clone(),
+        home: acct.home.clone(),
+    }
+}

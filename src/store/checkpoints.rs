@@ -65,3 +65,22 @@ impl Store {
         Ok(out)
     }
 }
+
+impl Store {
+    /// Record what became of a finished task's worktree (`claudinectl
+    /// clean`).
+    pub fn set_worktree(
+        &mut self,
+        id: TaskId,
+        w: &crate::core::worktree::Worktree,
+    ) -> Result<(), StoreError> {
+        let body = serde_json::to_string(w).expect("a worktree serializes");
+        self.conn
+            .execute(
+                "UPDATE tasks SET worktree = ?2 WHERE id = ?1",
+                params![id, body],
+            )
+            .map_err(self.query_err("record the worktree's removal"))?;
+        Ok(())
+    }
+}

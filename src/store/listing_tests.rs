@@ -24,6 +24,7 @@ fn store(dir: &tempfile::TempDir) -> Store {
                 created_ms: i as i64,
                 claude: None,
                 restartable: false,
+                worktree: None,
             })
             .unwrap();
         if t.id > 9 {

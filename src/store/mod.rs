@@ -100,7 +100,7 @@ pub struct Store {
 
 const TASK_COLUMNS: &str = "id, owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, \
      created_ms, started_ms, finished_ms, exit_code, signal, reason, cancel_requested, supervisor_pid, attempts, \
-     umask, eligible_ms, limits, claude, suspended_ms, restartable";
+     umask, eligible_ms, limits, claude, suspended_ms, restartable, worktree";
 
 impl Store {
     /// Open (or create) the database at `path`.
@@ -228,8 +228,8 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(err("begin submit"))?;
         tx.execute(
-            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms, umask, limits, claude, restartable)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms, umask, limits, claude, restartable, worktree)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 new.owner_uid,
                 new.owner_name,
@@ -243,6 +243,7 @@ impl Store {
                 json(&new.limits),
                 new.claude.as_ref().map(json),
                 new.restartable,
+                new.worktree.as_ref().map(json),
             ],
         )
         .map_err(err("insert task"))?;
@@ -558,6 +559,12 @@ impl Store {
                 None => None,
             },
             restartable: r.restartable,
+            worktree: match &r.worktree {
+                Some(w) => {
+                    Some(serde_json::from_str(w).map_err(|e| bad("worktree", e.to_string()))?)
+                }
+                None => None,
+            },
         })
     }
 }
@@ -587,6 +594,7 @@ pub(crate) struct RawTask {
     claude: Option<String>,
     pub(super) suspended_ms: Option<i64>,
     restartable: bool,
+    worktree: Option<String>,
 }
 
 fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
@@ -615,6 +623,7 @@ fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
         claude: r.get(21)?,
         suspended_ms: r.get(22)?,
         restartable: r.get(23)?,
+        worktree: r.get(24)?,
     })
 }
 

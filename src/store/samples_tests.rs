@@ -17,6 +17,7 @@ fn new_task(uid: u32) -> NewTask {
         created_ms: 1,
         claude: None,
         restartable: false,
+        worktree: None,
     }
 }
 

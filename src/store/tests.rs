@@ -19,6 +19,7 @@ fn new_task(uid: u32, prio: Priority, t: i64) -> NewTask {
         created_ms: t,
         claude: None,
         restartable: false,
+        worktree: None,
     }
 }
 

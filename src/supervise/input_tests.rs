@@ -26,6 +26,7 @@ fn spec() -> LaunchSpec {
             min_free_bytes: 1 << 30,
         },
         claude: None,
+        worktree: None,
     }
 }
 

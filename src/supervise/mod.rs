@@ -34,6 +34,6 @@ mod usage;
 
 pub use exitfile::{exit_record_path, read_exit_record, write_exit_record, ExitFileError};
 pub use spec::{
-    ClaudeRun, ExitRecord, FinalUsage, LaunchSpec, LogLimits, OutputStats, RlimitSpec,
+    ClaudeRun, ExitRecord, FinalUsage, LaunchSpec, LogLimits, OutputStats, RlimitSpec, WorktreeRun,
     COMBINED_LOG_FD, GO_LINE, LAUNCH_ERROR_EXIT,
 };

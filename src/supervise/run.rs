@@ -194,13 +194,67 @@ fn env_file(spec: &LaunchSpec) -> Result<Vec<(String, String)>, String> {
     }
 }
 
+/// The task's own worktree, made (as the user) at its first launch, and
+/// checked to be the same one at every later launch.
+fn worktree(spec: &LaunchSpec, logs: &mut Logs) -> Result<(), String> {
+    let Some(w) = &spec.worktree else {
+        return Ok(());
+    };
+    let user = crate::gitops::AsUser {
+        uid: spec.uid,
+        gid: spec.gid,
+        groups: spec.groups.clone(),
+        name: spec.user.clone(),
+        home: spec
+            .env
+            .iter()
+            .find(|(k, _)| k == "HOME")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| "/".into()),
+    };
+    let path = std::path::Path::new(&w.path);
+    let timeout = std::time::Duration::from_secs(300);
+    use crate::gitops::GitError;
+    let open_error = match crate::gitops::open_worktree(&user, path, &w.branch) {
+        Ok(_) => {
+            logs.diag(&format!("in its worktree {} (branch {})", w.path, w.branch));
+            return Ok(());
+        }
+        Err(e @ GitError::WrongBranch { .. }) => {
+            return Err(format!("the task's worktree {}: {e}", w.path))
+        }
+        // Not there yet (the first launch): made now.
+        Err(e) => e,
+    };
+    match crate::gitops::add_worktree(
+        &user,
+        std::path::Path::new(&w.repo),
+        path,
+        &w.branch,
+        timeout,
+    ) {
+        Ok(_) => {
+            logs.diag(&format!(
+                "created its worktree {} on a new branch {} (from {})",
+                w.path, w.branch, w.repo
+            ));
+            Ok(())
+        }
+        Err(GitError::PathExists { .. }) => {
+            Err(format!("the task's worktree {}: {open_error}", w.path))
+        }
+        Err(e) => Err(format!("cannot create the task's worktree: {e}")),
+    }
+}
+
 /// Runs the command of `spec` and fills in how it ended.
 fn run(spec: &LaunchSpec, record: &mut ExitRecord, logs: &mut Logs, oom_protected: bool) {
     let mut tap = spec
         .claude
         .as_ref()
         .map(|c| ClaudeTap::new(&c.progress_path));
-    let finished = env_file(spec)
+    let finished = worktree(spec, logs)
+        .and_then(|()| env_file(spec))
         .and_then(|vars| Prepared::new(spec, oom_protected, &vars).map_err(|e| e.to_string()))
         .and_then(|prepared| {
             launch(&prepared, logs, spec.log_limits, tap.as_mut()).map_err(|e| e.to_string())

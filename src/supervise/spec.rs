@@ -62,6 +62,20 @@ pub struct LaunchSpec {
     /// Set for a run of Claude Code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claude: Option<ClaudeRun>,
+    /// The task's own git worktree: created (as the user) before the
+    /// command runs if it does not exist yet; `cwd` is inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<WorktreeRun>,
+}
+
+/// A task's git worktree, as the supervisor makes sure of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorktreeRun {
+    /// The repository's top directory.
+    pub repo: String,
+    pub path: String,
+    pub branch: String,
 }
 
 /// What a Claude Code run needs beyond a command's launch.

@@ -42,6 +42,7 @@ fn new_task(uid: u32, priority: Priority, argv: Vec<String>) -> NewTask {
         created_ms: 1,
         claude: None,
         restartable: false,
+        worktree: None,
     }
 }
 

@@ -50,6 +50,7 @@ fn add_run(db: &Path, uid: u32, ago_ms: i64, input: u64, cost: f64) {
             created_ms: 1,
             claude: None,
             restartable: false,
+            worktree: None,
         })
         .unwrap();
     drop(store);

@@ -45,7 +45,7 @@ fi
 # The guest installs /mnt/testbed/claudine_*.deb.
 name=$(basename "$deb"); [[ $name == claudine_*.deb ]] || name=claudine_0-local_amd64.deb
 cp "$deb" "$stage/$name"
-files=("$guest/lib.sh" "$guest/foundation.sh" "$guest/monitoring.sh" "$guest/autoscale.sh" "$guest/claude.sh" "$guest/suspend.sh" "$guest/protect.sh" "$guest/alloc.py" "$stage/$name")
+files=("$guest/lib.sh" "$guest/foundation.sh" "$guest/monitoring.sh" "$guest/autoscale.sh" "$guest/claude.sh" "$guest/suspend.sh" "$guest/protect.sh" "$guest/worktree.sh" "$guest/alloc.py" "$stage/$name")
 if [[ $mode == suite || ${BENCH_ONLY:-claude} == claude ]]; then
     # The real claude CLI (pinned, from npm; scripts/fetch-claude.sh) and the
     # fake Messages API it talks to in the guest (examples/fake_anthropic).

@@ -38,6 +38,7 @@ pub(crate) fn view(id: i64, state: TaskState, argv: &[&str]) -> TaskView {
         resources: None,
         claude: None,
         restartable: false,
+        worktree: None,
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod cancel;
 pub mod checkpoints;
+pub mod clean;
 pub mod events;
 pub mod list;
 pub mod logs;

@@ -54,6 +54,17 @@ where
         None => fields.push(("command", format::shell_join(&t.argv))),
     }
     fields.push(("cwd", clean(&t.cwd)));
+    if let Some(w) = &t.worktree {
+        fields.push((
+            "worktree",
+            format!(
+                "{} (branch {}{})",
+                clean(&w.path),
+                w.branch,
+                if w.removed { "; removed by clean" } else { "" }
+            ),
+        ));
+    }
     if !t.env_keys.is_empty() {
         let keys: Vec<String> = t.env_keys.iter().map(|k| clean(k)).collect();
         fields.push(("env", keys.join(" ")));

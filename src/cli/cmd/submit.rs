@@ -109,6 +109,12 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub restartable: bool,
 
+    /// Run in a git worktree of its own, on a new branch claudine/<id>,
+    /// made from the repository of the working directory (kept until
+    /// `claudinectl clean <id>`)
+    #[arg(long)]
+    pub worktree: bool,
+
     /// Stall threshold, e.g. 10m: no output for this long raises
     /// task:stalled (busy or idle), and task:active when output resumes
     /// [default: stall_after of the configuration, 5m]
@@ -248,6 +254,7 @@ pub async fn run(client: &Client, args: SubmitArgs, o: &mut Output<'_>) -> Resul
     let req = SubmitRequest {
         claude,
         restartable: args.restartable,
+        worktree: args.worktree,
         argv: args.command,
         cwd,
         priority: args.priority,

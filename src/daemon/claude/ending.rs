@@ -94,6 +94,7 @@ mod tests {
                     options: ClaudeOptions::default(),
                 }),
                 restartable: false,
+                worktree: None,
             },
         )
     }

@@ -87,6 +87,38 @@ sec_protect() {
     check "... task:resumed was recorded" grep -q '"type":"task:resumed"' <<<"$OUT"
     ctl alice cancel "$b"
     wait_until 60 "cancelled" is_state "$b" cancelled
+
+    # The cold path: a Claude task frozen longer than protect_cold_after is
+    # checkpointed, stopped and queued again; relaunched, it resumes its session.
+    write_config
+    check "restart with the default configuration" restart_daemon
+    check "the fake Messages API (for the Claude task)" claude_setup
+    local ballast cl sid avail
+    ballast=$(submit alice --priority P1 -- "$ALLOC" 100 --hold 900)
+    wait_until 60 "an older task ($ballast) holds 100 MiB" logs_have "$ballast" holding
+    rm -f /tmp/cold-go
+    cl=$(submit alice --priority P2 --permission-mode bypassPermissions "A long tool call.
+@bash until [ -e /tmp/cold-go ]; do sleep 1; done; echo released
+@say done after the cold suspension")
+    wait_until 120 "a Claude task ($cl) runs its tool (waiting for a file)" bash -c "pgrep -u alice -f cold-go >/dev/null"
+    sid=$(session_of "$cl")
+    avail=$(mem_available_mib)
+    write_config 'level = "protective"' "protect_available_mb = $((avail + 200))" 'protect_cold_after = "10s"'
+    check "restart at level protective with the host already critical ($avail MiB available, line at $((avail + 200))), protect_cold_after = 10s" restart_daemon
+    wait_until 60 "the Claude task (newest, P2) is frozen" is_state "$cl" suspended
+    check_eq "... not the older task" running "$(state_of "$ballast")"
+    wait_until 90 "after 10 s frozen it is cold-suspended: checkpointed, stopped and queued again, then relaunched" \
+        bash -c "[[ \$(cd /root && claudinectl status $cl --json | jq -r .attempts) == 2 ]]"
+    check_eq "... a cold checkpoint was taken first" 1 "$(checkpoint_count "$cl" cold)"
+    check_match "... the first attempt says why it ended" "cold-suspended: frozen by protective mode for" \
+        "$(jq -r '.attempt_history[0].reason // empty' <<<"$(task_json "$cl")")"
+    touch /tmp/cold-go
+    wait_until 180 "... the relaunched task finishes" is_state "$cl" succeeded
+    check_eq "... in the same session, which it resumed (the API saw the earlier turns)" "$sid true" \
+        "$(session_of "$cl") $(fake_requests "$sid" | tail -1 | jq -r .earlier_turns)"
+    ctl alice cancel "$ballast"
+    wait_until 60 "cancelled" is_state "$ballast" cancelled
+    systemctl stop fake-anthropic 2>/dev/null
     write_config
     check "restart with the default configuration" restart_daemon
 }

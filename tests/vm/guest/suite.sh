@@ -28,6 +28,8 @@ source ./claude.sh
 source ./suspend.sh
 # shellcheck source=protect.sh
 source ./protect.sh
+# shellcheck source=worktree.sh
+source ./worktree.sh
 [[ -f suite.env ]] && source ./suite.env
 exec 2>&1   # one stream, in order
 export LC_ALL=C.UTF-8 2>/dev/null || true
@@ -725,7 +727,7 @@ sec_remove() {
 }
 
 # ============================================================ main
-SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh limits events metrics monitor top autoscale fairshare claude suspend relaunch protect restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped remove)
+SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh limits events metrics monitor top autoscale fairshare claude suspend relaunch protect worktree restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped remove)
 if [[ -n ${SUITE_ONLY:-} ]]; then
     # shellcheck disable=SC2206
     SECTIONS=(install $SUITE_ONLY)
