@@ -1,7 +1,7 @@
 //! Tests against real git in temp dirs. They run as root (the build
 //! machine's tests do) and use `nobody` (65534) for another user; without
-//! root or git they are skipped. `tests/snapshot.rs` and
-//! `tests/worktree.rs` hold the rest.
+//! root or git they are skipped. This file is the fixture; the tests are
+//! in `tests/` (runner, repo, snapshot, worktree).
 
 mod repo;
 mod runner;

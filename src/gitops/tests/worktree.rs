@@ -146,3 +146,33 @@ fn nobodys_worktree_and_its_parents_are_nobodys() {
     remove_worktree(&fx.user, &path, false).unwrap();
     assert!(!path.exists());
 }
+
+#[test]
+fn no_hook_fsmonitor_or_signing_of_the_users_runs() {
+    let Some(fx) = Fx::root() else { return };
+    let repo = fx.repo("r");
+    let marker = fx.path("ran");
+    let script = format!("#!/bin/sh\necho \"$0\" >> {}\n", marker.display());
+    for hook in ["post-checkout", "pre-commit", "reference-transaction"] {
+        let hook = repo.join(".git/hooks").join(hook);
+        fs::write(&hook, &script).unwrap();
+        fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let monitor = repo.join(".git/hooks/fsmonitor-watchman");
+    fx.git(
+        &repo,
+        &["config", "core.fsmonitor", &monitor.to_string_lossy()],
+    );
+    fx.git(&repo, &["config", "commit.gpgSign", "true"]);
+    fx.git(&repo, &["config", "gpg.program", "/bin/false"]);
+    fs::write(&monitor, &script).unwrap();
+    fs::set_permissions(&monitor, fs::Permissions::from_mode(0o755)).unwrap();
+
+    fx.write("r/a.txt", "changed\n");
+    snapshot(&fx.user, &repo, 8, 1, "signed?", T).unwrap();
+    let path = fx.path("wt");
+    add_worktree(&fx.user, &repo, &path, "claudine/8", T).unwrap();
+    assert!(dirty(&fx.user, &path).unwrap().is_empty());
+    remove_worktree(&fx.user, &path, false).unwrap();
+    assert!(!marker.exists(), "{}", fs::read_to_string(&marker).unwrap());
+}
