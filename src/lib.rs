@@ -12,6 +12,7 @@
 //! - `config`: `/etc/claudine/claudine.toml`.
 //! - `host`: procfs host sampling for admission.
 //! - `cgroup`: the cgroup v2 file reader (root injected; read only).
+//! - `gitops`: git as a given user (checkpoints, worktrees), blocking.
 //! - `systemd`: the systemd D-Bus adapter (zbus).
 //! - `daemon`: the actor that owns the state, the socket server, launch and
 //!   restart reconciliation.
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod gitops;
 pub mod host;
 pub mod proto;
 pub mod store;
