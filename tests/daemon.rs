@@ -1170,3 +1170,5 @@ mod top;
 
 #[path = "daemon/usage.rs"]
 mod usage;
+#[path = "daemon/worktree.rs"]
+mod worktree;

@@ -70,7 +70,11 @@ impl Actor {
                 Some(c) => c.argv(),
                 None => t.argv.clone(),
             },
-            cwd: t.cwd.clone(),
+            // Where it runs: in its own worktree, if it has one.
+            cwd: match &t.worktree {
+                Some(w) => w.cwd(t.id),
+                None => t.cwd.clone(),
+            },
             env_names: t.env.iter().map(|(k, _)| k.clone()).collect(),
             session_id: t.claude.as_ref().map(|c| c.session_id.clone()),
             git: None,
