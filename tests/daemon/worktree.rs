@@ -78,14 +78,40 @@ fn worktree_task_runs_on_its_branch_is_checkpointed_and_cleaned() {
     );
     d.wait_state(&id, "running");
     // Every checkpoint_interval, a snapshot of the worktree as it is.
-    wait_for("a checkpoint holding the task's change", || {
-        checkpoints(&d, &id).iter().any(|c| {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let cps = checkpoints(&d, &id);
+        let holds = |c: &serde_json::Value| {
             c["why"] == "interval"
                 && c["git"]["ref_name"]
                     .as_str()
                     .is_some_and(|r| git(&repo, &["show", &format!("{r}:sub/file.txt")]) == "two")
-        })
-    });
+        };
+        if cps.last().is_some_and(holds) {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let r = cps.last().unwrap()["git"]["ref_name"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            panic!(
+                "no checkpoint holds the change: {:?} {} / {} / {} / {}",
+                cps.iter()
+                    .map(|c| (
+                        c["n"].clone(),
+                        c["at_ms"].clone(),
+                        c["git"]["commit"].clone()
+                    ))
+                    .collect::<Vec<_>>(),
+                claudine::cli::format::now_ms(),
+                git(&repo, &["ls-tree", "-r", &r]),
+                git(&repo, &["show", &format!("{r}:sub/file.txt")]),
+                text(&d.ctl(&["logs", &id]).stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let cps = checkpoints(&d, &id);
     assert_eq!(cps[0]["git"]["branch"], format!("claudine/{id}"), "{cps:?}");
     assert_eq!(cps[0]["cwd"], wt.join("sub").to_str().unwrap());

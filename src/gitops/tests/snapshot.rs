@@ -208,3 +208,26 @@ fn as_nobody_every_file_made_is_nobodys() {
         format!("{} is not inside a git work tree", plain.display())
     );
 }
+
+/// A file rewritten with the same size right after the index was written
+/// (within one clock tick, so with the same mtime as its index entry) is
+/// still seen as changed: the temporary index keeps the user's index time,
+/// so git's racy-clean check compares it by content.
+#[test]
+fn a_same_size_rewrite_right_after_the_index_is_seen() {
+    let Some(fx) = Fx::root() else { return };
+    let repo = fx.repo("racy");
+    for n in 1..=20u32 {
+        fx.write("racy/f.txt", &format!("{n:03}a\n"));
+        fx.git(&repo, &["add", "f.txt"]);
+        fx.git(&repo, &["commit", "-q", "-m", "a"]);
+        fx.write("racy/f.txt", &format!("{n:03}b\n"));
+        let snap = snapshot(&fx.user, &repo, 9, n, "racy", T).unwrap();
+        assert_eq!(
+            fx.git(&repo, &["show", &format!("{}:f.txt", snap.commit)]),
+            format!("{n:03}b"),
+            "round {n}"
+        );
+        assert_eq!(snap.changed, 1, "round {n}");
+    }
+}
