@@ -67,6 +67,8 @@ PACKAGES+=",libpam-systemd"
 # tmux: a real terminal for `claudinectl top` (capture-pane shows the frame,
 # send-keys quits it).
 PACKAGES+=",tmux"
+# git: checkpoints' snapshots and --worktree (the package recommends it).
+PACKAGES+=",git"
 # Bump when the recipe below changes in a way the hash cannot see.
 RECIPE_VERSION=1
 

@@ -38,6 +38,9 @@ sec_protect() {
     wait_until 60 "a P0 task ($p0) holds 250 MiB" logs_have "$p0" holding
     check "... the host is not critical yet ($(mem_available_mib) MiB available)" test "$(mem_available_mib)" -gt "$limit"
     local cursor; cursor=$(journal_cursor)
+    # When MemAvailable crosses the line, as seen every 50 ms from outside.
+    rm -f /tmp/crossed
+    ( while :; do if (( $(mem_available_mib) < limit )); then now_ms > /tmp/crossed; exit 0; fi; sleep 0.05; done ) &
     b=$(submit alice --priority P2 --cwd "$repo" -- "$ALLOC" 500 --rate 20 --hold 900)
     wait_until 120 "the newest P2 task ($b), growing, is frozen by protective mode" is_state "$b" suspended
     check_match "... its reason says protective mode and why" "suspended by protective mode: (MemAvailable|memory pressure)" "$(field "$b" reason)"
@@ -49,9 +52,10 @@ sec_protect() {
     note "figure: memory held by the frozen task: $((m2 >> 20)) MiB (still charged to its scope; counted by admission)"
     local line; line=$(journal_since "$cursor" -o cat | grep -m1 "protective mode: freezing task $b")
     check "... the journal says so" test -n "$line"
-    note "figure: pressure crossing → freeze decision: $(sed -n 's/.*(\([0-9]*\) ms after the host became critical).*/\1/p' <<<"$line") ms (host sampled every 1 s)"
     ctl alice --json events --task "$b"
     check "... task:suspended was recorded" grep -q '"type":"task:suspended"' <<<"$OUT"
+    local frozen_at; frozen_at=$(jq -r 'select(.type == "task:suspended") | .at_ms' <<<"$OUT" | head -1)
+    note "figure: MemAvailable crossing the line (seen every 50 ms) → task frozen (cgroup.events frozen 1, committed): $(( frozen_at - $(cat /tmp/crossed 2>/dev/null || echo "$frozen_at") )) ms (the host is sampled every 1 s)"
 
     # The checkpoint taken at the freeze: a git snapshot as alice.
     wait_until 60 "... a checkpoint was taken at the suspend" bash -c "[[ \$(cd /root && claudinectl checkpoints $b --json | jq '[.checkpoints[] | select(.why == \"suspend\")] | length') -ge 1 ]]"
@@ -92,8 +96,22 @@ sec_protect() {
     # checkpointed, stopped and queued again; relaunched, it resumes its session.
     write_config
     check "restart with the default configuration" restart_daemon
-    check "the fake Messages API (for the Claude task)" claude_setup
+    check "the fake Messages API (for the Claude tasks)" claude_setup
     local ballast cl sid avail
+    # A Claude task frozen while the API streams its answer, then thawed: it finishes.
+    cl=$(submit alice --permission-mode bypassPermissions "A slow answer.
+@delay-ms 1500
+@say streamed slowly to the end")
+    sid=$(session_of "$cl")
+    wait_until 120 "a Claude task ($cl) is receiving a slow stream from the API" bash -c "[[ -n \$(fake_requests $sid) ]]"
+    ctl alice suspend "$cl"
+    check_eq "... suspended mid-stream" "0 suspended $cl" "$RC $OUT"
+    sleep 5
+    check_eq "... still frozen 5 s later" 1 "$(frozen_of "$cl")"
+    ctl alice resume "$cl"
+    check_eq "... resumed" "0 resumed $cl" "$RC $OUT"
+    wait_until 120 "... and it finishes" is_state "$cl" succeeded
+    check_match "... with the whole answer" "streamed slowly to the end" "$(ctl alice logs "$cl"; echo "$OUT")"
     ballast=$(submit alice --priority P1 -- "$ALLOC" 100 --hold 900)
     wait_until 60 "an older task ($ballast) holds 100 MiB" logs_have "$ballast" holding
     rm -f /tmp/cold-go
