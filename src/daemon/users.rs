@@ -231,6 +231,17 @@ pub(crate) fn test_alice() -> Account {
     }
 }
 
+/// The account as git's runner needs it (`gitops`: commands as the user).
+pub fn as_git_user(acct: &Account) -> crate::gitops::AsUser {
+    crate::gitops::AsUser {
+        uid: acct.uid,
+        gid: acct.gid,
+        groups: acct.groups.clone(),
+        name: acct.name.clone(),
+        home: acct.home.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,16 +319,5 @@ mod tests {
         assert!(is_admin(1000, 1000, &a, Some(100)));
         assert!(is_admin(1000, 50, &a, Some(50)));
         assert!(!is_admin(1000, 1000, &a, Some(50)));
-    }
-}
-
-/// The account as git's runner needs it (`gitops`: commands as the user).
-pub fn as_git_user(acct: &Account) -> crate::gitops::AsUser {
-    crate::gitops::AsUser {
-        uid: acct.uid,
-        gid: acct.gid,
-        groups: acct.groups.clone(),
-        name: acct.name.clone(),
-        home: acct.home.clone(),
     }
 }
