@@ -298,3 +298,39 @@ fn dependents_wait_across_a_restart_and_are_settled_at_start() {
     assert_eq!(d.ctl(&["wait", &c]).status.code(), Some(0));
     assert_eq!(d.ctl(&["wait", &e]).status.code(), Some(0));
 }
+
+/// A Claude task cancelled before it ever ran and resumed waits for its
+/// dependencies again; one whose dependency failed cannot be resumed.
+#[test]
+fn a_resumed_task_that_never_ran_waits_for_its_dependencies_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let claude = super::claude::fake_claude(dir.path());
+    let path = claude.to_str().unwrap().to_owned();
+    let d = Daemon::start_with(dir.path(), Arc::default(), None, move |c| {
+        c.claude_path = Some(path);
+    });
+    let (gate_a, gate_b) = (dir.path().join("a"), dir.path().join("b"));
+    let a = gated(&d, &gate_a, 0);
+    let b = gated(&d, &gate_b, 2);
+    let c = d.submit(&["--after", &a, "Write the release notes"]);
+    let e = d.submit(&["--after", &b, "Write the changelog"]);
+    assert!(d.ctl(&["cancel", &c]).status.success());
+    assert_eq!(d.json(&c)["state"], "cancelled");
+    let out = d.ctl(&["resume", &c]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(waiting(&d, &c), format!("waiting for task {a} (running)"));
+    std::fs::write(&gate_a, "").unwrap();
+    assert_eq!(d.ctl(&["wait", &c]).status.code(), Some(0));
+
+    std::fs::write(&gate_b, "").unwrap();
+    d.wait_state(&e, "cancelled");
+    let (code, err) = stderr_of(&d, 0, &["resume", &e]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains(&format!(
+            "task {e} never ran and cannot now: dependency {b} failed: exited with status 2"
+        )),
+        "{err}"
+    );
+    assert_eq!(d.json(&e)["state"], "cancelled");
+}
