@@ -11,8 +11,8 @@
 //!
 //! Queued tasks go back into the ready queue, except those whose unit is
 //! still loaded, which are drained first, and those still waiting for
-//! their dependencies, which are held again (`deps.rs`). Scopes whose task is finished or
-//! unknown only hold leftovers and are stopped.
+//! their dependencies, which are held again (`deps.rs`). Scopes whose task
+//! is finished or unknown only hold leftovers and are stopped.
 
 use super::actor::{now_ms, Actor};
 use super::{launch, pidfd};

@@ -224,7 +224,7 @@ impl Actor {
     }
 }
 
-/// ", after 41, 42" (", after any of …" with `--after-any`) for the
+/// ", after 41, 42" (with " (any outcome)" for `--after-any`) for the
 /// journal's submit line; empty without dependencies.
 fn after_words(t: &crate::core::Task) -> String {
     if t.after.is_empty() {
