@@ -97,6 +97,15 @@ pub struct SubmitRequest {
     /// Run in a git worktree of its own, on a new branch `claudine/<id>`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub worktree: bool,
+    /// Start only after these tasks (at most 64, existing, the caller's
+    /// own unless admin) have succeeded; if one does not, the task is
+    /// cancelled with its reason (`--after`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<TaskId>,
+    /// Start once all of `after` have ended, whatever their outcome
+    /// (`--after-any`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_any: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +205,25 @@ pub struct TaskView {
     /// Its own git worktree: where, on which branch, removed or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worktree: Option<WorktreeView>,
+    /// The tasks it starts after (`--after`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<TaskId>,
+    /// Submitted `--after-any`: it starts once they all ended, whatever
+    /// their outcome.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_any: bool,
+    /// Each of `after` with its state now; only in the answer for one task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependencies: Option<Vec<DependencyView>>,
+}
+
+/// One of a task's dependencies, as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DependencyView {
+    pub id: TaskId,
+    /// Its state; `None` when the caller may not see it (a task of another
+    /// user, named by an admin).
+    pub state: Option<TaskState>,
 }
 
 /// A task's git worktree, as status shows it.
@@ -313,6 +341,9 @@ impl TaskView {
                 repo: w.repo.clone(),
                 removed: w.removed_ms.is_some(),
             }),
+            after: t.after.clone(),
+            after_any: t.after_any,
+            dependencies: None,
         }
     }
 

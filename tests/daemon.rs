@@ -1126,6 +1126,8 @@ fn metrics_are_read_from_the_store_and_private() {
 
 #[path = "daemon/claude.rs"]
 mod claude;
+#[path = "daemon/deps.rs"]
+mod deps;
 #[path = "daemon/list.rs"]
 mod list;
 

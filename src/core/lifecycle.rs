@@ -102,6 +102,8 @@ mod tests {
                 claude: None,
                 restartable: false,
                 worktree: None,
+                after: vec![],
+                after_any: false,
             },
         );
         assert_eq!(submitted(&t).kind, EventKind::Queued);

@@ -1,6 +1,7 @@
 //! The pure core: task model, state machine, priority queue, the scheduler
 //! (`scheduler`: order and admission, over memory reservations `reserve` and
-//! what ended tasks taught `learn`) and recovery decisions.
+//! what ended tasks taught `learn`), dependencies between tasks (`deps`) and
+//! recovery decisions.
 //!
 //! Nothing in here does I/O, reads a clock or touches async: every function
 //! takes the facts it needs (including "now") as arguments and returns what
@@ -23,6 +24,7 @@ pub mod admission;
 pub mod checkpoint;
 pub mod claude;
 pub mod claude_stream;
+pub mod deps;
 pub mod envfile;
 pub mod event_detail;
 pub mod events;

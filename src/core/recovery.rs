@@ -121,6 +121,8 @@ mod tests {
                 claude: None,
                 restartable: false,
                 worktree: None,
+                after: vec![],
+                after_any: false,
             },
         );
         let t = t

@@ -292,6 +292,14 @@ pub struct Task {
     /// Its own git worktree (`--worktree`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worktree: Option<super::worktree::Worktree>,
+    /// The tasks it starts after (`--after`): it waits until all of them
+    /// succeeded ([`super::deps`]). Fixed at submit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<TaskId>,
+    /// `--after-any`: it starts once all of `after` ended, whatever their
+    /// outcome.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_any: bool,
 }
 
 /// The umask a task gets when the submitter does not say.
@@ -314,6 +322,9 @@ pub struct NewTask {
     pub restartable: bool,
     /// Its own git worktree (`--worktree`).
     pub worktree: Option<super::worktree::Worktree>,
+    /// `--after` and `--after-any` (see [`Task::after`]).
+    pub after: Vec<TaskId>,
+    pub after_any: bool,
 }
 
 impl NewTask {
@@ -358,6 +369,8 @@ impl Task {
             claude: new.claude,
             restartable: new.restartable,
             worktree: new.worktree,
+            after: new.after,
+            after_any: new.after_any,
         }
     }
 
@@ -393,6 +406,12 @@ impl Task {
     /// Its place in the ready queue: (priority, owner, id).
     pub fn queue_key(&self) -> super::queue::Key {
         (self.priority, self.owner_uid, self.id)
+    }
+
+    /// Queued and never launched, with dependencies: they decide when it
+    /// may start ([`super::deps`]).
+    pub fn waits_for_dependencies(&self) -> bool {
+        self.attempts == 0 && !self.after.is_empty() && self.state() == TaskState::Queued
     }
 
     /// The systemd unit that holds this task's processes.

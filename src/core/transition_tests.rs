@@ -20,6 +20,8 @@ fn task(id: TaskId) -> Task {
             claude: None,
             restartable: false,
             worktree: None,
+            after: vec![],
+            after_any: false,
         },
     )
 }

@@ -8,8 +8,8 @@
 //!
 //! The work is split by capability: `requests.rs` (what clients ask),
 //! `schedule.rs` (admission and launching), `endings.rs` (how attempts end:
-//! scope ready, supervisor gone, requeue and drain), `reconcile.rs`
-//! (start-up).
+//! scope ready, supervisor gone, requeue and drain), `deps.rs` (tasks held
+//! for their dependencies), `reconcile.rs` (start-up).
 
 use super::accounts::Accounts;
 use super::logs::{LogFollow, LogHub};
@@ -284,6 +284,8 @@ pub struct Actor {
     pub(super) protection: super::protect::ProtectState,
     /// Checkpoints in flight and when each running task had its last.
     pub(super) checkpoints: super::checkpoint::Checkpoints,
+    /// Queued tasks held for their dependencies (`--after`).
+    pub(super) deps: super::deps::Dependencies,
 }
 
 pub fn now_ms() -> i64 {
@@ -346,6 +348,7 @@ impl Actor {
             claude,
             protection: Default::default(),
             checkpoints: Default::default(),
+            deps: Default::default(),
         }
     }
 
@@ -371,7 +374,10 @@ impl Actor {
 
     /// (queued, active) counts.
     pub fn counts(&self) -> (usize, usize) {
-        (self.queue.len() + self.draining.len(), self.active.len())
+        (
+            self.queue.len() + self.draining.len() + self.held_count(),
+            self.active.len(),
+        )
     }
 
     /// Keep an unfinished task in memory (submit, start-up).
@@ -407,6 +413,7 @@ impl Actor {
         self.checkpoint_due();
         self.publish_metrics();
         self.retry_unrecorded_ends();
+        self.retry_dependency_cancels();
         // Lapsed holds, old usage and quiet accounts leave the governor.
         self.claude.governor.expire(now_ms());
         self.retry_unstored_events();
@@ -468,6 +475,9 @@ impl Actor {
                     let cps = self.store.checkpoints(id).map_err(internal)?;
                     v.checkpoints = Some(cps.len() as u32);
                     v.last_checkpoint = cps.into_iter().last();
+                    if !t.after.is_empty() {
+                        v.dependencies = Some(self.dependency_views(&caller, &t));
+                    }
                     if matches!(t.state(), TaskState::Running | TaskState::Suspended) {
                         v.resources =
                             super::resources::read(&self.cgroups, &t.unit_name()).map(|mut r| {
@@ -645,6 +655,9 @@ impl Actor {
                 t.unit_name()
             ));
         }
+        if let Some(words) = self.dependency_wait(t) {
+            return Some(words);
+        }
         if let Some(held) = self.claude_hold(t, now_ms()) {
             return Some(held);
         }
@@ -708,6 +721,8 @@ impl Actor {
         if is.is_terminal() {
             self.untrack(&after);
             self.finish(&after);
+            // Last: the tasks held for it may be cancelled in turn.
+            self.dependency_ended(&after);
         } else {
             self.tasks.insert(after.id, after.clone());
         }
@@ -733,9 +748,10 @@ impl Actor {
     }
 
     /// Put a queued task in the ready queue, or in the waiting set until its
-    /// eligibility time.
+    /// eligibility time; not while its previous unit drains or it is held
+    /// for its dependencies (`deps.rs` releases it).
     pub(super) fn enqueue(&mut self, t: &Task) {
-        if self.draining.contains(&t.id) {
+        if self.draining.contains(&t.id) || self.held_for_dependencies(t.id) {
             return;
         }
         match &t.status {

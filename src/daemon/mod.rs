@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod actor;
 mod checkpoint;
 pub mod claude;
+mod deps;
 mod endings;
 #[cfg(feature = "fault-injection")]
 mod fault;

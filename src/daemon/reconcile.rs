@@ -10,8 +10,9 @@
 //! interrupted (it ran and its status is lost). See `endings.rs`.
 //!
 //! Queued tasks go back into the ready queue, except those whose unit is
-//! still loaded, which are drained first. Scopes whose task is finished or
-//! unknown only hold leftovers and are stopped.
+//! still loaded, which are drained first, and those still waiting for
+//! their dependencies, which are held again (`deps.rs`). Scopes whose task
+//! is finished or unknown only hold leftovers and are stopped.
 
 use super::actor::{now_ms, Actor};
 use super::{launch, pidfd};
@@ -116,6 +117,8 @@ impl Actor {
         info!(
             "reconciled: {queued} queued, {adopted} adopted, {ended} finished while down, {requeued} requeued, {vanished} interrupted"
         );
-        Ok(())
+        // Tasks waiting for others are held again; those whose
+        // dependencies ended meanwhile are released or cancelled.
+        self.hold_dependents_at_start()
     }
 }

@@ -60,6 +60,7 @@ impl Actor {
         }
         req.limits.validate().map_err(invalid)?;
         self.check_fits(&req.limits).map_err(invalid)?;
+        let pending = self.check_after(caller, &req.after, req.after_any)?;
         let new = NewTask {
             owner_uid: caller.uid,
             owner_name: caller.name.clone(),
@@ -78,6 +79,8 @@ impl Actor {
             claude,
             restartable: req.restartable,
             worktree,
+            after: req.after,
+            after_any: req.after_any,
         };
         self.check_quota(caller, &new)?;
         self.check_free_space()?;
@@ -89,11 +92,12 @@ impl Actor {
             claudine_task_id = task.id,
             claudine_user = %task.owner_name,
             claudine_state = "queued",
-            "task {} submitted by {} (uid {}), priority {}: {}",
+            "task {} submitted by {} (uid {}), priority {}{}: {}",
             task.id,
             task.owner_name,
             task.owner_uid,
             task.priority,
+            after_words(&task),
             match &task.claude {
                 // The prompt is the user's: not in the journal.
                 Some(c) => format!(
@@ -105,7 +109,7 @@ impl Actor {
             }
         );
         self.emit(&[crate::core::lifecycle::submitted(&task)]);
-        self.queue.push(task.queue_key());
+        self.queue_submitted(&task, &pending);
         let id = task.id;
         self.track(task);
         Ok(SubmitResponse { id })
@@ -218,4 +222,18 @@ impl Actor {
         }
         Ok(())
     }
+}
+
+/// ", after 41, 42" (with " (any outcome)" for `--after-any`) for the
+/// journal's submit line; empty without dependencies.
+fn after_words(t: &crate::core::Task) -> String {
+    if t.after.is_empty() {
+        return String::new();
+    }
+    let ids: Vec<String> = t.after.iter().map(TaskId::to_string).collect();
+    format!(
+        ", after {}{}",
+        ids.join(", "),
+        if t.after_any { " (any outcome)" } else { "" }
+    )
 }

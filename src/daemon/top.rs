@@ -212,6 +212,8 @@ mod tests {
                 claude: None,
                 restartable: false,
                 worktree: None,
+                after: vec![],
+                after_any: false,
             },
         )
     }

@@ -25,6 +25,8 @@ fn store(dir: &tempfile::TempDir) -> Store {
                 claude: None,
                 restartable: false,
                 worktree: None,
+                after: vec![],
+                after_any: false,
             })
             .unwrap();
         if t.id > 9 {

@@ -100,7 +100,7 @@ pub struct Store {
 
 const TASK_COLUMNS: &str = "id, owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, \
      created_ms, started_ms, finished_ms, exit_code, signal, reason, cancel_requested, supervisor_pid, attempts, \
-     umask, eligible_ms, limits, claude, suspended_ms, restartable, worktree";
+     umask, eligible_ms, limits, claude, suspended_ms, restartable, worktree, after_ids, after_any";
 
 impl Store {
     /// Open (or create) the database at `path`.
@@ -228,8 +228,8 @@ impl Store {
         };
         let tx = self.conn.transaction().map_err(err("begin submit"))?;
         tx.execute(
-            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms, umask, limits, claude, restartable, worktree)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO tasks (owner_uid, owner_name, priority, state, argv, cwd, env, inherit_env, created_ms, umask, limits, claude, restartable, worktree, after_ids, after_any)
+             VALUES (?1, ?2, ?3, 'queued', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 new.owner_uid,
                 new.owner_name,
@@ -244,6 +244,8 @@ impl Store {
                 new.claude.as_ref().map(json),
                 new.restartable,
                 new.worktree.as_ref().map(json),
+                (!new.after.is_empty()).then(|| json(&new.after)),
+                new.after_any,
             ],
         )
         .map_err(err("insert task"))?;
@@ -565,6 +567,11 @@ impl Store {
                 }
                 None => None,
             },
+            after: match &r.after_ids {
+                Some(a) => serde_json::from_str(a).map_err(|e| bad("after_ids", e.to_string()))?,
+                None => Vec::new(),
+            },
+            after_any: r.after_any,
         })
     }
 }
@@ -595,6 +602,8 @@ pub(crate) struct RawTask {
     pub(super) suspended_ms: Option<i64>,
     restartable: bool,
     worktree: Option<String>,
+    after_ids: Option<String>,
+    after_any: bool,
 }
 
 fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
@@ -624,6 +633,8 @@ fn raw_task(r: &Row<'_>) -> rusqlite::Result<RawTask> {
         suspended_ms: r.get(22)?,
         restartable: r.get(23)?,
         worktree: r.get(24)?,
+        after_ids: r.get(25)?,
+        after_any: r.get(26)?,
     })
 }
 

@@ -18,6 +18,8 @@ fn new_task(uid: u32) -> NewTask {
         claude: None,
         restartable: false,
         worktree: None,
+        after: vec![],
+        after_any: false,
     }
 }
 
@@ -149,7 +151,7 @@ fn version_4_database_is_migrated() {
         .conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((version, SCHEMA_VERSION), (9, 9));
+    assert_eq!((version, SCHEMA_VERSION), (10, 10));
     let t = s.get(1).unwrap().unwrap();
     assert_eq!(t.state(), TaskState::Succeeded);
     assert_eq!(s.samples(t.id).unwrap(), vec![]);

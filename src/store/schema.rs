@@ -138,6 +138,12 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     ALTER TABLE tasks ADD COLUMN worktree TEXT;
     "#,
+    // 9 -> 10: dependencies (`--after`: a JSON array of ids, NULL for none;
+    // `--after-any`).
+    r#"
+    ALTER TABLE tasks ADD COLUMN after_ids TEXT;
+    ALTER TABLE tasks ADD COLUMN after_any INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

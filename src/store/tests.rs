@@ -20,6 +20,8 @@ fn new_task(uid: u32, prio: Priority, t: i64) -> NewTask {
         claude: None,
         restartable: false,
         worktree: None,
+        after: vec![],
+        after_any: false,
     }
 }
 
@@ -324,6 +326,35 @@ fn version_1_database_is_migrated() {
     assert_eq!(t.active().unwrap().supervisor_pid, 321);
     let rows = s.attempts(t.id).unwrap();
     assert_eq!((rows.len(), rows[0].supervisor_pid), (1, Some(321)));
+}
+
+/// Dependencies are stored with the task and read back as given; a task
+/// without any stores NULL (as every task from before schema 10 reads).
+#[test]
+fn dependencies_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("claudine.db");
+    let mut s = Store::open(&path).unwrap();
+    let a = s.insert(new_task(1000, Priority::P1, 10)).unwrap();
+    let b = s.insert(new_task(1000, Priority::P1, 11)).unwrap();
+    let mut c = new_task(1000, Priority::P1, 12);
+    c.after = vec![b.id, a.id];
+    c.after_any = true;
+    let c = s.insert(c).unwrap();
+    drop(s);
+    let s = Store::open(&path).unwrap();
+    let got = s.get(c.id).unwrap().unwrap();
+    assert_eq!((&got.after[..], got.after_any), (&[b.id, a.id][..], true));
+    assert_eq!(got, c);
+    let plain = s.get(a.id).unwrap().unwrap();
+    assert_eq!((plain.after, plain.after_any), (vec![], false));
+    let stored: Option<String> = s
+        .conn
+        .query_row("SELECT after_ids FROM tasks WHERE id = ?1", [a.id], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(stored, None);
 }
 
 #[test]

@@ -32,7 +32,7 @@ echo "{\"type\":\"assistant\",\"message\":{\"id\":\"m2\",\"content\":[{\"type\":
 echo "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"num_turns\":2,\"result\":\"done\",\"total_cost_usd\":0.125,\"usage\":{\"input_tokens\":1000,\"output_tokens\":50},\"session_id\":\"$sid\"}"
 "#;
 
-fn fake_claude(dir: &Path) -> PathBuf {
+pub(super) fn fake_claude(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();

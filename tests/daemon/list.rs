@@ -43,6 +43,8 @@ fn new_task(uid: u32, priority: Priority, argv: Vec<String>) -> NewTask {
         claude: None,
         restartable: false,
         worktree: None,
+        after: vec![],
+        after_any: false,
     }
 }
 

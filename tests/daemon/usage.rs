@@ -51,6 +51,8 @@ fn add_run(db: &Path, uid: u32, ago_ms: i64, input: u64, cost: f64) {
             claude: None,
             restartable: false,
             worktree: None,
+            after: vec![],
+            after_any: false,
         })
         .unwrap();
     drop(store);

@@ -39,6 +39,9 @@ pub(crate) fn view(id: i64, state: TaskState, argv: &[&str]) -> TaskView {
         claude: None,
         restartable: false,
         worktree: None,
+        after: vec![],
+        after_any: false,
+        dependencies: None,
     }
 }
 

@@ -65,6 +65,9 @@ where
             ),
         ));
     }
+    if let Some(after) = after_line(t) {
+        fields.push(("after", after));
+    }
     if !t.env_keys.is_empty() {
         let keys: Vec<String> = t.env_keys.iter().map(|k| clean(k)).collect();
         fields.push(("env", keys.join(" ")));
@@ -202,6 +205,30 @@ where
         out.push_str(&format!("{:width$} {value}\n", format!("{key}:")));
     }
     out
+}
+
+/// "41 (succeeded), 42 (running)", with "; any outcome" for
+/// `--after-any`; `None` without dependencies.
+fn after_line(t: &TaskView) -> Option<String> {
+    if t.after.is_empty() {
+        return None;
+    }
+    let deps: Vec<String> = match &t.dependencies {
+        Some(d) => d
+            .iter()
+            .map(|d| match d.state {
+                Some(s) => format!("{} ({s})", d.id),
+                None => d.id.to_string(),
+            })
+            .collect(),
+        None => t.after.iter().map(|id| id.to_string()).collect(),
+    };
+    let any = if t.after_any {
+        "; runs whatever their outcome"
+    } else {
+        ""
+    };
+    Some(format!("{}{any}", deps.join(", ")))
 }
 
 /// What a running task uses now, and its activity.
@@ -344,6 +371,40 @@ cancel requested: no longer needed
 attempts:         2
 ";
         assert_eq!(block(&t, NOW, &chrono::Utc), want);
+    }
+
+    #[test]
+    fn a_task_with_dependencies_shows_them_with_their_states() {
+        use crate::proto::DependencyView;
+        let mut t = view(43, TaskState::Queued, &["make"]);
+        t.after = vec![41, 42];
+        t.waiting_reason = Some("waiting for task 42 (running)".into());
+        t.dependencies = Some(vec![
+            DependencyView {
+                id: 41,
+                state: Some(TaskState::Succeeded),
+            },
+            DependencyView {
+                id: 42,
+                state: Some(TaskState::Running),
+            },
+        ]);
+        let text = block(&t, NOW, &chrono::Utc);
+        assert!(
+            text.contains("after:    41 (succeeded), 42 (running)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("waiting:  waiting for task 42 (running)\n"),
+            "{text}"
+        );
+        t.after_any = true;
+        t.dependencies = None;
+        let text = block(&t, NOW, &chrono::Utc);
+        assert!(
+            text.contains("after:    41, 42; runs whatever their outcome\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@ Examples:
       --allowed-tools \"Bash(cargo test:*)\" --max-turns 40 \"Make the tests pass\"
   claudinectl submit --prompt-file task.md --cwd ~/src/app
   claudinectl submit --continue-from 42 \"Now add a regression test\"
+  claudinectl submit --after 41,42 \"Merge the two refactors and run the tests\"
+  claudinectl submit --after 43 --after-any -- ./collect-reports.sh
   claudinectl submit -- cargo test --release
   claudinectl submit -e RUST_LOG=debug -e CI=1 -- ./run-benchmarks.sh
   claudinectl submit --inherit-env -- make deploy
@@ -114,6 +116,17 @@ pub struct SubmitArgs {
     /// `claudinectl clean <id>`)
     #[arg(long)]
     pub worktree: bool,
+
+    /// Start only after these tasks have succeeded (ids, comma-separated or
+    /// repeated; at most 64, your own); if one fails, is cancelled or is
+    /// interrupted, this task is cancelled with that reason
+    #[arg(long, value_name = "ID[,ID...]", value_delimiter = ',', value_parser = super::parse_id)]
+    pub after: Vec<crate::core::TaskId>,
+
+    /// With --after: start once all of them have ended, whatever their
+    /// outcome
+    #[arg(long, requires = "after")]
+    pub after_any: bool,
 
     /// Stall threshold, e.g. 10m: no output for this long raises
     /// task:stalled (busy or idle), and task:active when output resumes
@@ -255,6 +268,8 @@ pub async fn run(client: &Client, args: SubmitArgs, o: &mut Output<'_>) -> Resul
         claude,
         restartable: args.restartable,
         worktree: args.worktree,
+        after: args.after,
+        after_any: args.after_any,
         argv: args.command,
         cwd,
         priority: args.priority,
@@ -450,6 +465,24 @@ mod tests {
         assert_eq!(s.command, ["ls", "-l", "--cwd", "/"]);
         assert_eq!(s.cwd, None);
         assert_eq!(s.priority, Priority::P1);
+    }
+
+    #[test]
+    fn after_takes_comma_lists_and_repeats() {
+        let s = submit(&["--after", "41,42", "--after", "7", "Merge them"]).unwrap();
+        assert_eq!((s.after, s.after_any), (vec![41, 42, 7], false));
+        assert_eq!(s.prompt, ["Merge them"]);
+        let s = submit(&["--after", "3", "--after-any", "--", "make"]).unwrap();
+        assert_eq!((s.after, s.after_any), (vec![3], true));
+        for bad in [
+            &["--after", "0", "--", "x"][..],
+            &["--after", "41,x", "--", "x"],
+            &["--after", "", "--", "x"],
+            &["--after-any", "--", "x"],
+        ] {
+            let err = submit(bad).unwrap_err();
+            assert_eq!(err.exit_code(), exit::USAGE, "{bad:?}");
+        }
     }
 
     #[test]

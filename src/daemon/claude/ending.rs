@@ -95,6 +95,8 @@ mod tests {
                 }),
                 restartable: false,
                 worktree: None,
+                after: vec![],
+                after_any: false,
             },
         )
     }

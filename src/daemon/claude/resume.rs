@@ -51,19 +51,26 @@ impl Actor {
         let mut env: Vec<(String, String)> = req.env.into_iter().collect();
         env.retain(|(k, _)| !users::RESERVED_ENV.contains(&k.as_str()));
         self.check_resume_quota(caller, &task)?;
-        let after = self.transition(
-            &task,
-            Transition::Reopen {
-                prompt: req.prompt,
-                env,
-                reason: if task.is_claude() {
-                    format!("resumed by {}", caller.name)
-                } else {
-                    format!("relaunched by {} after an interruption", caller.name)
+        // A task that never ran waits for its dependencies again.
+        self.hold_for_resume(&task)?;
+        let after = self
+            .transition(
+                &task,
+                Transition::Reopen {
+                    prompt: req.prompt,
+                    env,
+                    reason: if task.is_claude() {
+                        format!("resumed by {}", caller.name)
+                    } else {
+                        format!("relaunched by {} after an interruption", caller.name)
+                    },
+                    now_ms: now_ms(),
                 },
-                now_ms: now_ms(),
-            },
-        )?;
+            )
+            .map_err(|e| {
+                self.unhold(id);
+                e
+            })?;
         info!(
             claudine_task_id = id,
             claudine_user = %caller.name,
