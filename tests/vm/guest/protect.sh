@@ -6,6 +6,7 @@ mem_available_mib() { awk '/^MemAvailable:/ {print int($2 / 1024)}' /proc/meminf
 memory_of() { cat "/sys/fs/cgroup/claudine.slice/claudine-task-$1.scope/memory.current" 2>/dev/null || echo 0; }
 logs_have() { ctl root logs "$1"; grep -q -- "$2" <<<"$OUT"; }
 git_as() { local u=$1; shift; runuser -u "$u" -- git "$@"; }
+has_requests() { [[ -n $(fake_requests "$1") ]]; }
 checkpoint_count() { (cd /root && claudinectl checkpoints "$1" --json 2>/dev/null) | jq "[.checkpoints[] | select(.why == \"$2\")] | length"; }
 
 sec_protect() {
@@ -103,7 +104,7 @@ sec_protect() {
 @delay-ms 1500
 @say streamed slowly to the end")
     sid=$(session_of "$cl")
-    wait_until 120 "a Claude task ($cl) is receiving a slow stream from the API" bash -c "[[ -n \$(fake_requests $sid) ]]"
+    wait_until 120 "a Claude task ($cl) is receiving a slow stream from the API" has_requests "$sid"
     ctl alice suspend "$cl"
     check_eq "... suspended mid-stream" "0 suspended $cl" "$RC $OUT"
     sleep 5
