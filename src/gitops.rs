@@ -33,7 +33,7 @@ mod worktree;
 mod tests;
 
 pub use repo::{repo_info, writable, RepoInfo, RepoState};
-pub use run::{GitOutput, OUTPUT_MAX, SEARCH_PATH};
+pub use run::{become_user, GitOutput, OUTPUT_MAX, SEARCH_PATH};
 pub use snapshot::{snapshot, Snapshot};
 pub use worktree::{add_worktree, dirty, open_worktree, remove_worktree, Worktree};
 

@@ -204,23 +204,14 @@ impl AsUser {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let (uid, gid) = (self.uid, self.gid);
-        let groups: Vec<libc::gid_t> = self.groups.clone();
+        let mut become_user = become_user(self.uid, self.gid, self.groups.clone());
         // SAFETY: between fork and exec only async-signal-safe calls (umask,
-        // setsid, setgroups, setgid, setuid), on data prepared before the
-        // fork. The umask is a login's default: claudined's own is 077.
+        // then those of `become_user`), on data prepared before the fork.
+        // The umask is a login's default: claudined's own is 077.
         unsafe {
             cmd.pre_exec(move || {
                 libc::umask(0o022);
-                if libc::setsid() < 0
-                    || libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                    || libc::setgid(gid) != 0
-                    || libc::setuid(uid) != 0
-                    || (uid != 0 && libc::setuid(0) == 0)
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
+                become_user()
             });
         }
         let user = || self.name.clone();
@@ -249,5 +240,30 @@ impl AsUser {
             stdout: stdout.buf,
             stderr: stderr.buf,
         })
+    }
+}
+
+/// The child's side of running a program as a user, for `pre_exec`: a
+/// session of its own (its process group is killed afterwards), the user's
+/// groups, gid and uid, and a check that root cannot be regained. Only
+/// async-signal-safe calls, on data prepared before the fork.
+pub fn become_user(
+    uid: u32,
+    gid: u32,
+    groups: Vec<libc::gid_t>,
+) -> impl FnMut() -> std::io::Result<()> + Send + Sync + 'static {
+    move || {
+        // SAFETY: plain system calls on owned data; no allocation.
+        let failed = unsafe {
+            libc::setsid() < 0
+                || libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                || libc::setgid(gid) != 0
+                || libc::setuid(uid) != 0
+                || (uid != 0 && libc::setuid(0) == 0)
+        };
+        match failed {
+            true => Err(std::io::Error::last_os_error()),
+            false => Ok(()),
+        }
     }
 }

@@ -109,8 +109,7 @@ impl Binaries {
 
 /// Runs `path --version` as the user; its first line of output.
 async fn probe(path: &str, acct: &Account) -> Result<String, String> {
-    let (uid, gid) = (acct.uid, acct.gid);
-    let groups: Vec<libc::gid_t> = acct.groups.clone();
+    let uid = acct.uid;
     let mut cmd = tokio::process::Command::new(path);
     cmd.arg("--version")
         .env_clear()
@@ -122,20 +121,14 @@ async fn probe(path: &str, acct: &Account) -> Result<String, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    // SAFETY: between fork and exec only async-signal-safe calls (setsid,
+    // SAFETY: `become_user` makes only async-signal-safe calls (setsid,
     // setgroups, setgid, setuid), on data prepared before the fork.
     unsafe {
-        cmd.as_std_mut().pre_exec(move || {
-            if libc::setsid() < 0
-                || libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                || libc::setgid(gid) != 0
-                || libc::setuid(uid) != 0
-                || (uid != 0 && libc::setuid(0) == 0)
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.as_std_mut().pre_exec(crate::gitops::become_user(
+            uid,
+            acct.gid,
+            acct.groups.clone(),
+        ));
     }
     let child = cmd
         .spawn()

@@ -55,7 +55,7 @@ sec_protect() {
     check "... the journal says so" test -n "$line"
     ctl alice --json events --task "$b"
     check "... task:suspended was recorded" grep -q '"type":"task:suspended"' <<<"$OUT"
-    local frozen_at; frozen_at=$(jq -r 'select(.type == "task:suspended") | .at_ms' <<<"$OUT" | head -1)
+    local frozen_at; frozen_at=$(at_ms "$(jq -c 'select(.type == "task:suspended")' <<<"$OUT" | head -1)")
     note "figure: MemAvailable crossing the line (seen every 50 ms) → task frozen (cgroup.events frozen 1, committed): $(( frozen_at - $(cat /tmp/crossed 2>/dev/null || echo "$frozen_at") )) ms (the host is sampled every 1 s)"
 
     # The checkpoint taken at the freeze: a git snapshot as alice.
