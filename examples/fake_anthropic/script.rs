@@ -9,7 +9,15 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolCall {
     Bash(String),
-    Write { path: String, text: String },
+    Write {
+        path: String,
+        text: String,
+    },
+    /// Any tool by name with a JSON input (`@tool mcp__claudine__task_status {"id": 3}`).
+    Named {
+        name: String,
+        input: Value,
+    },
 }
 
 /// An error answer asked for by `@status`.
@@ -74,6 +82,19 @@ impl Script {
                         });
                         true
                     }
+                    None => false,
+                },
+                "tool" => match arg.split_once(char::is_whitespace) {
+                    Some((name, input)) => match serde_json::from_str::<Value>(input.trim()) {
+                        Ok(input) if input.is_object() => {
+                            s.tools.push(ToolCall::Named {
+                                name: name.to_string(),
+                                input,
+                            });
+                            true
+                        }
+                        _ => false,
+                    },
                     None => false,
                 },
                 "turns" => arg.parse().map(|n| s.turns = Some(n)).is_ok(),
@@ -214,14 +235,15 @@ pub fn model_reply(conv: &Conversation, script: &Script) -> (Vec<Block>, &'stati
         let (say, name, input) = match script.tool(k) {
             ToolCall::Bash(cmd) => (
                 format!("Running: {cmd}"),
-                "Bash",
+                "Bash".to_string(),
                 json!({"command": cmd, "description": format!("scripted tool turn {}", k + 1)}),
             ),
             ToolCall::Write { path, text } => (
                 format!("Writing {path}"),
-                "Write",
+                "Write".to_string(),
                 json!({"file_path": path, "content": format!("{text}\n")}),
             ),
+            ToolCall::Named { name, input } => (format!("Calling {name}"), name, input),
         };
         (
             vec![Block::Text(say), Block::ToolUse { name, input }],
@@ -243,6 +265,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.tools, vec![ToolCall::Bash("touch /tmp/x".into())]);
+        let t =
+            Script::parse("@tool mcp__claudine__task_status {\"id\": 3}\n@tool broken {no json")
+                .unwrap();
+        assert_eq!(
+            t.tools,
+            vec![ToolCall::Named {
+                name: "mcp__claudine__task_status".into(),
+                input: json!({"id": 3}),
+            }]
+        );
         assert_eq!(
             (s.delay_ms, s.final_text(), s.tool_turns()),
             (50, "all good".into(), 1)
