@@ -21,6 +21,7 @@ pub mod exit;
 pub mod format;
 #[cfg(test)]
 mod list_roundtrip_tests;
+pub mod mcp;
 #[cfg(test)]
 mod metrics_roundtrip_tests;
 #[cfg(test)]
@@ -108,6 +109,9 @@ pub enum Command {
     Usage(cmd::usage::UsageArgs),
     /// Print the versions of claudinectl and claudined
     Version(cmd::version::VersionArgs),
+    /// Serve claudine's tools to Claude Code over stdio (an MCP server):
+    /// claude mcp add claudine -- claudinectl mcp
+    Mcp(cmd::mcp::McpArgs),
 }
 
 /// Parse a command line, including the checks clap cannot express.
@@ -189,6 +193,8 @@ pub async fn run(
         Command::Checkpoints(args) => cmd::checkpoints::run(&client, args, out).await,
         Command::Wait(args) => cmd::wait::run(&client, args, out).await,
         Command::Version(args) => cmd::version::run(&client, args, out).await,
+        // The MCP server speaks on the process's own stdin and stdout.
+        Command::Mcp(args) => cmd::mcp::run(&client, args).await,
     };
     let code = match result {
         Ok(code) => code,
@@ -229,12 +235,9 @@ pub fn main() -> i32 {
         }
     };
     let width = format::stdout_width();
-    let code = runtime.block_on(run(
-        cli,
-        &mut io::stdout().lock(),
-        &mut io::stderr().lock(),
-        width,
-    ));
+    // stdout and stderr are not held locked: `claudinectl mcp` writes them
+    // from tasks of its own.
+    let code = runtime.block_on(run(cli, &mut io::stdout(), &mut io::stderr(), width));
     exit::clamp(code)
 }
 
