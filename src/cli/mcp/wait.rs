@@ -94,13 +94,14 @@ async fn wait_until(
             Ok(Err(e)) => return Err(e),
             Err(_) => return client.task(id).await.map(|a| a.value),
         };
-        if Instant::now() + delay >= deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return match err {
                 Some(e) => Err(e),
                 None => client.task(id).await.map(|a| a.value),
             };
         }
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(delay.min(left)).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
 }
