@@ -128,7 +128,7 @@ impl Mcp {
     fn ok(&mut self, tool: &str, args: Value) -> Value {
         let (is_error, text) = self.call(tool, args.clone());
         assert!(!is_error, "{tool} {args}: {text}");
-        serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text))
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
     }
 
     /// A tool's error text, which must be one.
