@@ -303,3 +303,35 @@ fn mcp_server_outlives_a_daemon_restart() {
     );
     drop(d);
 }
+
+/// tests/mcp/conformance.sh, the MCP inspector's CLI as the client, against
+/// this daemon, when `CLAUDINE_MCP_INSPECTOR` names the inspector's command
+/// (e.g. `npx -y @modelcontextprotocol/inspector@2.12.0`; the script's
+/// default is that, for the VM).
+#[test]
+fn conformance_with_the_mcp_inspector() {
+    let Some(inspector) = std::env::var_os("CLAUDINE_MCP_INSPECTOR") else {
+        eprintln!(
+            "SKIPPED: tests/mcp/conformance.sh needs the MCP inspector: \
+             set CLAUDINE_MCP_INSPECTOR to its command"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), Arc::default(), None);
+    let out = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/mcp/conformance.sh"
+        ))
+        .env("INSPECTOR", inspector)
+        .env("CLAUDINECTL", env!("CARGO_BIN_EXE_claudinectl"))
+        .env("CLAUDINE_SOCKET", d.socket())
+        .env("FREEZE", "optional")
+        .output()
+        .expect("run tests/mcp/conformance.sh");
+    let report = text(&out.stdout);
+    eprintln!("{report}");
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    assert!(report.contains(" passed, 0 failed"), "{report}");
+}
