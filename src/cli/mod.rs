@@ -8,6 +8,8 @@
 //! - [`conversation`]: a Claude Code task's stream-json log as a readable
 //!   conversation (`logs`).
 //! - [`error`] and [`exit`]: what can fail and the exit code it gives.
+//! - [`mcp`]: `claudinectl mcp`, an MCP server on stdio whose tools call
+//!   claudined through the same [`client`].
 //!
 //! [`main`] is the whole program; `src/bin/claudinectl.rs` only calls it.
 //! [`run`] takes the parsed arguments and where to write, so tests drive a
@@ -48,7 +50,8 @@ Examples:
   claudinectl metrics 42
   claudinectl top
   claudinectl usage
-  claudinectl wait 42 && echo 'task 42 succeeded'";
+  claudinectl wait 42 && echo 'task 42 succeeded'
+  claude mcp add claudine -- claudinectl mcp";
 
 /// Queue Claude Code prompts and commands for claudined, which runs each one in its own systemd scope.
 #[derive(Debug, Parser)]
@@ -281,7 +284,7 @@ mod tests {
         let mut app = Cli::command();
         for sub in [
             "submit", "list", "status", "logs", "cancel", "wait", "metrics", "top", "usage",
-            "version",
+            "version", "mcp",
         ] {
             let help = app
                 .find_subcommand_mut(sub)

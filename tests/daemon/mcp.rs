@@ -288,7 +288,9 @@ fn mcp_server_outlives_a_daemon_restart() {
         "tools/call",
         json!({"name": "wait_task", "arguments": {"id": id, "timeout_seconds": 60}}),
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // Meanwhile other calls are answered (the wait cannot end before the
+    // gate opens, so no answer is skipped here).
+    assert_eq!(m.ok("task_status", json!({"id": id}))["state"], "running");
     let (path, scopes, max) = d.stop();
     std::thread::sleep(Duration::from_millis(300));
     let d = Daemon::start(&path, scopes, max);
