@@ -337,3 +337,55 @@ fn conformance_with_the_mcp_inspector() {
     assert!(out.status.success(), "{report}{}", text(&out.stderr));
     assert!(report.contains(" passed, 0 failed"), "{report}");
 }
+
+/// A prompt delegated through MCP runs as a Claude Code task (the stand-in
+/// `claude` of tests/daemon/claude.rs); status shows its session and
+/// result, logs its conversation, and resume_task continues the session.
+#[test]
+fn a_delegated_prompt_is_a_claude_task_that_resume_task_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let claude = super::claude::fake_claude(dir.path());
+    let path = claude.to_str().unwrap().to_owned();
+    let d = Daemon::start_with(dir.path(), Arc::default(), None, move |c| {
+        c.claude_path = Some(path);
+    });
+    let (mut m, _) = Mcp::start(&d.socket(), Path::new("/tmp"));
+    let t = m.ok(
+        "delegate_task",
+        json!({"prompt": "fix the flaky test", "model": "opus", "permission_mode": "acceptEdits"}),
+    );
+    let id = t["id"].as_i64().unwrap();
+    assert_eq!(t["prompt"], "fix the flaky test", "{t}");
+    let w = m.ok("wait_task", json!({"id": id, "timeout_seconds": 30}));
+    assert_eq!(w["task"]["state"], "succeeded", "{w}");
+    let c = &w["task"]["claude"];
+    assert_eq!(
+        (&c["turns"], &c["tool_uses"]),
+        (&json!(2), &json!(1)),
+        "{w}"
+    );
+    assert_eq!(
+        (&c["result"], &c["cost_usd"]),
+        (&json!("done"), &json!(0.125)),
+        "{w}"
+    );
+    assert_eq!(c["model"], "opus", "{w}");
+    let args = std::fs::read_to_string(claude.with_file_name("args.log")).unwrap();
+    assert!(args.contains("--permission-mode acceptEdits"), "{args}");
+    let conversation = m.ok("task_logs", json!({"id": id}));
+    let conversation = conversation.as_str().unwrap();
+    assert!(conversation.contains("done"), "{conversation}");
+    assert!(!conversation.contains("\"type\""), "{conversation}");
+    let raw = m.ok("task_logs", json!({"id": id, "raw": true}));
+    assert!(
+        raw.as_str().unwrap().contains("\"type\":\"result\""),
+        "{raw}"
+    );
+
+    let r = m.ok("resume_task", json!({"id": id, "prompt": "now add a test"}));
+    assert!(r["note"].as_str().unwrap().contains("continues"), "{r}");
+    let w = m.ok("wait_task", json!({"id": id, "timeout_seconds": 30}));
+    assert_eq!(w["task"]["state"], "succeeded", "{w}");
+    let prompts = std::fs::read_to_string(claude.with_file_name("prompts.log")).unwrap();
+    assert!(prompts.contains("now add a test"), "{prompts}");
+}

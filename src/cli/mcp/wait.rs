@@ -3,7 +3,8 @@
 //! claudined holds `GET /v1/tasks/{id}/wait` open until the task ends; the
 //! wait is cut at the timeout (the daemon drops the waiter of a connection
 //! that went away), and the task's state is then read and returned either
-//! way. A restart of claudined during the wait does not end it: as in
+//! way (the task's own view, with a Claude run's progress and result). A
+//! restart of claudined during the wait does not end it: as in
 //! `claudinectl wait`, the request is sent again until the timeout, and
 //! only a daemon still unreachable then is an error.
 
@@ -86,7 +87,12 @@ async fn wait_until(
     loop {
         let waited = tokio::time::timeout_at(deadline, client.wait(id)).await;
         let err = match waited {
-            Ok(Ok(ClientAnswer { value, .. })) if value.state.is_terminal() => return Ok(value),
+            // The wait's answer lacks what only the task's own view has
+            // (a Claude run's progress and result): ask for it, keeping
+            // the wait's if that fails.
+            Ok(Ok(ClientAnswer { value, .. })) if value.state.is_terminal() => {
+                return Ok(client.task(id).await.map_or(value, |a| a.value))
+            }
             // Not terminal: the daemon let the wait go early (it is
             // shutting down); ask again.
             Ok(Ok(_)) => None,
