@@ -15,7 +15,7 @@ pub fn fresh_id(prefix: &str) -> String {
 /// One content block of a reply.
 pub enum Block {
     Text(String),
-    ToolUse { name: &'static str, input: Value },
+    ToolUse { name: String, input: Value },
 }
 
 /// The SSE events of a whole reply, in order.

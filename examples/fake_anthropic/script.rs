@@ -9,7 +9,16 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolCall {
     Bash(String),
-    Write { path: String, text: String },
+    Write {
+        path: String,
+        text: String,
+    },
+    /// Any tool by name with a JSON input (`@tool NAME {...}`), e.g. an
+    /// MCP server's `mcp__claudine__list_tasks`.
+    Named {
+        name: String,
+        input: Value,
+    },
 }
 
 /// An error answer asked for by `@status`.
@@ -76,6 +85,19 @@ impl Script {
                     }
                     None => false,
                 },
+                "tool" => {
+                    let (name, input) = arg.split_once(char::is_whitespace).unwrap_or((arg, "{}"));
+                    match serde_json::from_str::<Value>(input.trim()) {
+                        Ok(input) if !name.is_empty() && input.is_object() => {
+                            s.tools.push(ToolCall::Named {
+                                name: name.to_string(),
+                                input,
+                            });
+                            true
+                        }
+                        _ => false,
+                    }
+                }
                 "turns" => arg.parse().map(|n| s.turns = Some(n)).is_ok(),
                 "say" => {
                     s.say.push(arg.to_string());
@@ -214,14 +236,15 @@ pub fn model_reply(conv: &Conversation, script: &Script) -> (Vec<Block>, &'stati
         let (say, name, input) = match script.tool(k) {
             ToolCall::Bash(cmd) => (
                 format!("Running: {cmd}"),
-                "Bash",
+                "Bash".to_string(),
                 json!({"command": cmd, "description": format!("scripted tool turn {}", k + 1)}),
             ),
             ToolCall::Write { path, text } => (
                 format!("Writing {path}"),
-                "Write",
+                "Write".to_string(),
                 json!({"file_path": path, "content": format!("{text}\n")}),
             ),
+            ToolCall::Named { name, input } => (format!("Calling {name}"), name, input),
         };
         (
             vec![Block::Text(say), Block::ToolUse { name, input }],
@@ -235,6 +258,19 @@ pub fn model_reply(conv: &Conversation, script: &Script) -> (Vec<Block>, &'stati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_tool_takes_a_json_object() {
+        let s =
+            Script::parse("@tool mcp__claudine__list_tasks {\"limit\": 5}\n@tool Bad [1]").unwrap();
+        assert_eq!(
+            s.tools,
+            [ToolCall::Named {
+                name: "mcp__claudine__list_tasks".into(),
+                input: json!({"limit": 5}),
+            }]
+        );
+    }
 
     #[test]
     fn directives_are_lines_starting_with_at() {

@@ -27,8 +27,12 @@
 //!   unreachable) as a tool error the model reads (`isError: true`), never
 //!   as a JSON-RPC error.
 //!
-//! Nothing is asked of claudined at start, so `initialize` is answered at
-//! once. The client connects once per request: a restart of claudined under
+//! Protocol versions: the SDK's, 2024-11-05 to 2026-07-28. Claude Code
+//! 2.1.330 speaks 2026-07-28, which has no `initialize`: it sends
+//! `server/discover`, then requests that carry the version and the
+//! client's identity in `_meta` (recorded; tested in `tests.rs`); older
+//! clients open with `initialize`. Nothing is asked of claudined at start,
+//! so either is answered at once. The client connects once per request: a restart of claudined under
 //! a running server fails the call in flight with a tool error saying so,
 //! and the next call reaches the new daemon. Logs go to stderr only; stdout
 //! carries the protocol and nothing else.

@@ -389,3 +389,121 @@ fn a_delegated_prompt_is_a_claude_task_that_resume_task_continues() {
     let prompts = std::fs::read_to_string(claude.with_file_name("prompts.log")).unwrap();
     assert!(prompts.contains("now add a test"), "{prompts}");
 }
+
+/// The real Claude Code CLI with `claudinectl mcp` as its MCP server
+/// (`--mcp-config`), against the fake Messages API scripted to call the
+/// tools (`@tool`): the session connects, sees the tools, delegates a
+/// command that runs, and waits for it. Runs when `CLAUDINE_TEST_CLAUDE`
+/// names the CLI (scripts/fetch-claude.sh prints it) and
+/// `CLAUDINE_TEST_FAKE_API` the fake API's binary (`cargo build --example
+/// fake_anthropic`).
+#[test]
+fn real_claude_code_delegates_through_the_mcp_server() {
+    let (Some(claude), Some(fake)) = (
+        std::env::var_os("CLAUDINE_TEST_CLAUDE"),
+        std::env::var_os("CLAUDINE_TEST_FAKE_API"),
+    ) else {
+        eprintln!(
+            "SKIPPED: set CLAUDINE_TEST_CLAUDE (the claude CLI) and CLAUDINE_TEST_FAKE_API \
+             (examples/fake_anthropic built) to run Claude Code against claudinectl mcp"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), Arc::default(), None);
+    let mut api = Command::new(fake)
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the fake API");
+    let mut first = String::new();
+    BufReader::new(api.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("its address");
+    let config = dir.path().join("mcp.json");
+    let server = json!({"mcpServers": {"claudine": {
+        "command": env!("CARGO_BIN_EXE_claudinectl"),
+        "args": ["--socket", d.socket(), "mcp"],
+    }}});
+    std::fs::write(&config, server.to_string()).unwrap();
+    let marker = dir.path().join("delegated");
+    let delegate = json!({"command": ["touch", marker], "cwd": "/tmp"});
+    let prompt = format!(
+        "delegate a command, then wait for it\n\
+         @tool mcp__claudine__delegate_task {delegate}\n\
+         @tool mcp__claudine__wait_task {{\"id\": 1, \"timeout_seconds\": 30}}\n\
+         @say delegated"
+    );
+    let t0 = Instant::now();
+    let out = Command::new(claude)
+        .args(["-p", &prompt, "--output-format", "stream-json", "--verbose"])
+        .arg("--mcp-config")
+        .arg(&config)
+        .args(["--strict-mcp-config", "--allowedTools", "mcp__claudine"])
+        .env("ANTHROPIC_BASE_URL", format!("http://{addr}"))
+        .env("ANTHROPIC_API_KEY", "test")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("CLAUDE_CONFIG_DIR", dir.path().join("claude-config"))
+        .env("CLAUDE_CODE_MAX_RETRIES", "0")
+        .current_dir("/tmp")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run claude");
+    let _ = api.kill();
+    let _ = api.wait();
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let all = text(&out.stdout);
+    eprintln!("claude -p with claudinectl mcp took {:?}", t0.elapsed());
+    let init = lines
+        .iter()
+        .find(|l| l["subtype"] == "init")
+        .expect("an init line");
+    let servers = &init["mcp_servers"];
+    assert_eq!(
+        (&servers[0]["name"], &servers[0]["status"]),
+        (&json!("claudine"), &json!("connected")),
+        "{init}"
+    );
+    let tools = init["tools"].to_string();
+    for t in ["delegate_task", "wait_task", "task_logs", "resume_task"] {
+        assert!(
+            tools.contains(&format!("mcp__claudine__{t}")),
+            "{t}: {tools}"
+        );
+    }
+    let results: Vec<Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "user")
+        .flat_map(|l| {
+            l["message"]["content"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|b| b["type"] == "tool_result")
+        .collect();
+    assert_eq!(results.len(), 2, "{all}");
+    for r in &results {
+        assert_ne!(r["is_error"], true, "{r}");
+    }
+    assert!(
+        results[1].to_string().contains("succeeded"),
+        "{}",
+        results[1]
+    );
+    assert!(marker.exists(), "the delegated command did not run: {all}");
+    let last = lines.last().unwrap();
+    assert_eq!(
+        (&last["type"], &last["is_error"]),
+        (&json!("result"), &json!(false)),
+        "{all}"
+    );
+    assert_eq!(d.json("1")["state"], "succeeded");
+}

@@ -107,7 +107,7 @@ const TOOLS: [&str; 8] = [
 ];
 
 #[tokio::test]
-async fn initialize_answers_the_versions_claude_code_sends() {
+async fn initialize_answers_each_handshake_version() {
     let (_dir, socket) = no_daemon();
     for version in ["2025-06-18", "2025-03-26", "2024-11-05", "2025-11-25"] {
         let mut s = Session::start(&socket);
@@ -123,6 +123,53 @@ async fn initialize_answers_the_versions_claude_code_sends() {
             .contains("delegate_task"));
         assert_eq!(s.request("ping", json!({})).await["result"], json!({}));
     }
+}
+
+/// What Claude Code 2.1.330 sends, as recorded: no `initialize` at all,
+/// protocol 2026-07-28 (`server/discover`, then every request carries its
+/// version and the client's identity in `_meta`).
+#[tokio::test]
+async fn claude_code_2_1_330_is_served_without_initialize() {
+    let (_dir, socket) = no_daemon();
+    let mut s = Session::start(&socket);
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {
+            "name": "claude-code", "title": "Claude Code", "version": "2.1.330",
+            "description": "Anthropic's agentic coding tool",
+            "websiteUrl": "https://claude.com/claude-code",
+        },
+        "io.modelcontextprotocol/clientCapabilities": {
+            "roots": {"listChanged": true}, "elicitation": {"form": {}, "url": {}},
+        },
+    });
+    let probe = json!({"jsonrpc": "2.0", "id": "server-discover-probe-1",
+        "method": "server/discover", "params": {"_meta": meta}});
+    s.send_line(&probe.to_string()).await;
+    let answer = s.read().await;
+    assert_eq!(answer["id"], "server-discover-probe-1", "{answer}");
+    let r = &answer["result"];
+    assert!(
+        r["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28")),
+        "{answer}"
+    );
+    assert!(r["capabilities"]["tools"].is_object(), "{answer}");
+    let listed = s.request("tools/list", json!({"_meta": meta})).await;
+    assert_eq!(
+        listed["result"]["tools"].as_array().unwrap().len(),
+        8,
+        "{listed}"
+    );
+    let called = s
+        .request(
+            "tools/call",
+            json!({"name": "task_status", "arguments": {"id": 3}, "_meta": meta}),
+        )
+        .await;
+    assert_eq!(called["result"]["isError"], true, "{called}");
 }
 
 #[tokio::test]
