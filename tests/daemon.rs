@@ -1170,6 +1170,8 @@ fn memory_requests_the_host_can_never_meet_are_refused_at_submit() {
 #[path = "daemon/top.rs"]
 mod top;
 
+#[path = "daemon/mcp.rs"]
+mod mcp;
 #[path = "daemon/usage.rs"]
 mod usage;
 #[path = "daemon/worktree.rs"]

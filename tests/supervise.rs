@@ -140,10 +140,7 @@ impl Run {
                     libc::close(3);
                 }
                 if let Some(adj) = &oom {
-                    let fd = libc::open(
-                        b"/proc/self/oom_score_adj\0".as_ptr().cast(),
-                        libc::O_WRONLY,
-                    );
+                    let fd = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY);
                     if fd < 0 || libc::write(fd, adj.as_ptr().cast(), adj.len()) < 0 {
                         return Err(std::io::Error::last_os_error());
                     }

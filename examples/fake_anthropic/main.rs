@@ -28,7 +28,7 @@
 //! | --- | --- |
 //! | `@bash CMD` | a tool turn: a Bash tool call running CMD; several lines run in order, one turn each |
 //! | `@write PATH TEXT` | a tool turn: a Write tool call creating PATH (absolute) with TEXT and a newline |
-//! | `@tool NAME {JSON}` | a tool turn: a call of any tool (an MCP server's `mcp__<server>__<tool>`) with that input object |
+//! | `@tool NAME JSON` | a tool turn: a call of any tool by name with the JSON object as input (e.g. an MCP server's `mcp__claudine__list_tasks {}`) |
 //! | `@turns N` | N tool turns; past the listed calls the last one repeats (none listed: `echo turn K`) |
 //! | `@say TEXT` | the final reply's text (several lines are joined; default `done`) |
 //! | `@delay-ms N` | sleep N ms before each SSE event after the first (a slow model) |

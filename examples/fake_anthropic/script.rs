@@ -13,7 +13,8 @@ pub enum ToolCall {
         path: String,
         text: String,
     },
-    /// Any tool by name with a JSON input (`@tool mcp__claudine__task_status {"id": 3}`).
+    /// Any tool by name with a JSON input (`@tool NAME {...}`), e.g. an
+    /// MCP server's `mcp__claudine__list_tasks`.
     Named {
         name: String,
         input: Value,
@@ -84,9 +85,10 @@ impl Script {
                     }
                     None => false,
                 },
-                "tool" => match arg.split_once(char::is_whitespace) {
-                    Some((name, input)) => match serde_json::from_str::<Value>(input.trim()) {
-                        Ok(input) if input.is_object() => {
+                "tool" => {
+                    let (name, input) = arg.split_once(char::is_whitespace).unwrap_or((arg, "{}"));
+                    match serde_json::from_str::<Value>(input.trim()) {
+                        Ok(input) if !name.is_empty() && input.is_object() => {
                             s.tools.push(ToolCall::Named {
                                 name: name.to_string(),
                                 input,
@@ -94,9 +96,8 @@ impl Script {
                             true
                         }
                         _ => false,
-                    },
-                    None => false,
-                },
+                    }
+                }
                 "turns" => arg.parse().map(|n| s.turns = Some(n)).is_ok(),
                 "say" => {
                     s.say.push(arg.to_string());
@@ -259,22 +260,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_named_tool_takes_a_json_object() {
+        let s =
+            Script::parse("@tool mcp__claudine__list_tasks {\"limit\": 5}\n@tool Bad [1]").unwrap();
+        assert_eq!(
+            s.tools,
+            [ToolCall::Named {
+                name: "mcp__claudine__list_tasks".into(),
+                input: json!({"limit": 5}),
+            }]
+        );
+    }
+
+    #[test]
     fn directives_are_lines_starting_with_at() {
         let s = Script::parse(
             "do this\n@bash touch /tmp/x\n  @delay-ms 50\n@say all good\n@nonsense 1",
         )
         .unwrap();
         assert_eq!(s.tools, vec![ToolCall::Bash("touch /tmp/x".into())]);
-        let t =
-            Script::parse("@tool mcp__claudine__task_status {\"id\": 3}\n@tool broken {no json")
-                .unwrap();
-        assert_eq!(
-            t.tools,
-            vec![ToolCall::Named {
-                name: "mcp__claudine__task_status".into(),
-                input: json!({"id": 3}),
-            }]
-        );
         assert_eq!(
             (s.delay_ms, s.final_text(), s.tool_turns()),
             (50, "all good".into(), 1)

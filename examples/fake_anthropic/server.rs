@@ -128,7 +128,7 @@ impl Server {
         if let Some(d) = &script.status {
             let mut given = self.status_given.lock().unwrap_or_else(|e| e.into_inner());
             let count = given.entry(session.to_string()).or_insert(0);
-            if script.status_times.map_or(true, |n| *count < n) {
+            if script.status_times.is_none_or(|n| *count < n) {
                 *count += 1;
                 rec["reply"] = json!("error");
                 let msg = format!("scripted error {} ({} of this session)", d.code, count);

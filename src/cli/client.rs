@@ -170,13 +170,13 @@ impl Client {
     /// `GET /v1/tasks/{id}/logs?tail=N&follow=1&stream=stdout|stderr`
     /// (`stream` is left out for both): copies the log to `out` chunk by
     /// chunk as it arrives, flushing after each one.
-    pub async fn logs(
+    pub async fn logs<W: Write + ?Sized>(
         &self,
         id: TaskId,
         tail: Option<u64>,
         follow: bool,
         stream: LogStream,
-        out: &mut dyn Write,
+        out: &mut W,
     ) -> Result<(), CliError> {
         let mut query = Vec::new();
         if let Some(n) = tail {

@@ -8,6 +8,8 @@
 //! - [`conversation`]: a Claude Code task's stream-json log as a readable
 //!   conversation (`logs`).
 //! - [`error`] and [`exit`]: what can fail and the exit code it gives.
+//! - [`mcp`]: `claudinectl mcp`, an MCP server on stdio whose tools call
+//!   claudined through the same [`client`].
 //!
 //! [`main`] is the whole program; `src/bin/claudinectl.rs` only calls it.
 //! [`run`] takes the parsed arguments and where to write, so tests drive a
@@ -21,6 +23,7 @@ pub mod exit;
 pub mod format;
 #[cfg(test)]
 mod list_roundtrip_tests;
+pub mod mcp;
 #[cfg(test)]
 mod metrics_roundtrip_tests;
 #[cfg(test)]
@@ -47,7 +50,8 @@ Examples:
   claudinectl metrics 42
   claudinectl top
   claudinectl usage
-  claudinectl wait 42 && echo 'task 42 succeeded'";
+  claudinectl wait 42 && echo 'task 42 succeeded'
+  claude mcp add claudine -- claudinectl mcp";
 
 /// Queue Claude Code prompts and commands for claudined, which runs each one in its own systemd scope.
 #[derive(Debug, Parser)]
@@ -108,6 +112,9 @@ pub enum Command {
     Usage(cmd::usage::UsageArgs),
     /// Print the versions of claudinectl and claudined
     Version(cmd::version::VersionArgs),
+    /// Serve claudine's tools to Claude Code over stdio (an MCP server):
+    /// claude mcp add claudine -- claudinectl mcp
+    Mcp(cmd::mcp::McpArgs),
 }
 
 /// Parse a command line, including the checks clap cannot express.
@@ -189,6 +196,8 @@ pub async fn run(
         Command::Checkpoints(args) => cmd::checkpoints::run(&client, args, out).await,
         Command::Wait(args) => cmd::wait::run(&client, args, out).await,
         Command::Version(args) => cmd::version::run(&client, args, out).await,
+        // The MCP server speaks on the process's own stdin and stdout.
+        Command::Mcp(args) => cmd::mcp::run(&client, args).await,
     };
     let code = match result {
         Ok(code) => code,
@@ -229,12 +238,9 @@ pub fn main() -> i32 {
         }
     };
     let width = format::stdout_width();
-    let code = runtime.block_on(run(
-        cli,
-        &mut io::stdout().lock(),
-        &mut io::stderr().lock(),
-        width,
-    ));
+    // stdout and stderr are not held locked: `claudinectl mcp` writes them
+    // from tasks of its own.
+    let code = runtime.block_on(run(cli, &mut io::stdout(), &mut io::stderr(), width));
     exit::clamp(code)
 }
 
@@ -278,7 +284,7 @@ mod tests {
         let mut app = Cli::command();
         for sub in [
             "submit", "list", "status", "logs", "cancel", "wait", "metrics", "top", "usage",
-            "version",
+            "version", "mcp",
         ] {
             let help = app
                 .find_subcommand_mut(sub)

@@ -148,14 +148,14 @@ impl Protector {
         let critical = host.available < p.critical_available || pressure >= p.critical_pressure;
         let calm = host.available >= p.critical_available.saturating_add(p.margin)
             && pressure < p.critical_pressure / 2.0;
-        let settled = self.last_action_ms.map_or(true, |t| now - t >= p.settle_ms);
+        let settled = self.last_action_ms.is_none_or(|t| now - t >= p.settle_ms);
         if critical {
             self.calm_since = None;
             let first = self.critical_since.is_none();
             self.critical_since.get_or_insert(now);
             let worse = self
                 .available_at_freeze
-                .map_or(true, |a| host.available.saturating_add(p.margin / 4) < a)
+                .is_none_or(|a| host.available.saturating_add(p.margin / 4) < a)
                 || pressure >= p.critical_pressure;
             if (first || settled) && worse {
                 if let Some(v) = victim(tasks) {

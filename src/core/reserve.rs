@@ -251,7 +251,7 @@ impl Ledger {
                 && !e.settled
                 && e.peak < e.first
                 && now_ms - e.reserved_ms < PROBE_MAX_MS
-                && e.grown.map_or(true, |(_, since)| now_ms - since < quiet_ms)
+                && e.grown.is_none_or(|(_, since)| now_ms - since < quiet_ms)
         })
     }
 

@@ -552,7 +552,7 @@ fn the_benchmark_workload_beats_fixed_parallelism_without_an_oom_kill() {
             f.ms_under_reserve as f64 / 1000.0
         );
         any_oom |= f.oom_kills > 0;
-        if f.oom_kills == 0 && best.map_or(true, |(_, b)| f.end_ms < b) {
+        if f.oom_kills == 0 && best.is_none_or(|(_, b)| f.end_ms < b) {
             best = Some((n, f.end_ms));
         }
     }

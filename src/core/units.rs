@@ -86,7 +86,7 @@ impl Decimal {
     }
 
     fn is_whole(self) -> bool {
-        self.digits % 10u128.pow(self.scale) == 0
+        self.digits.is_multiple_of(10u128.pow(self.scale))
     }
 }
 

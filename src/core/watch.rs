@@ -85,7 +85,7 @@ impl WatchPolicy {
         history: HistoryPolicy,
     ) -> WatchPolicy {
         let default_warn =
-            default_memory_warn.filter(|w| limits.memory_max.map_or(true, |max| *w < max));
+            default_memory_warn.filter(|w| limits.memory_max.is_none_or(|max| *w < max));
         WatchPolicy {
             stall: StallPolicy {
                 after_ms: limits.stall_after_ms.unwrap_or(default_stall_after_ms),

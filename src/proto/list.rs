@@ -96,11 +96,11 @@ impl ListFilter {
 
     /// Whether a task in `state` with `priority` passes the filter.
     pub fn matches(&self, state: TaskState, priority: Priority) -> bool {
-        self.states.as_ref().map_or(true, |s| s.contains(&state))
+        self.states.as_ref().is_none_or(|s| s.contains(&state))
             && self
                 .priorities
                 .as_ref()
-                .map_or(true, |p| p.contains(&priority))
+                .is_none_or(|p| p.contains(&priority))
     }
 
     /// The terminal states the filter lets through (all four without a
@@ -108,7 +108,7 @@ impl ListFilter {
     pub fn terminal_states(&self) -> Vec<TaskState> {
         TaskState::ALL
             .into_iter()
-            .filter(|s| s.is_terminal() && self.states.as_ref().map_or(true, |w| w.contains(s)))
+            .filter(|s| s.is_terminal() && self.states.as_ref().is_none_or(|w| w.contains(s)))
             .collect()
     }
 }

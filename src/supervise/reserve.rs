@@ -105,7 +105,7 @@ impl Reserve {
     /// The line that says output is being dropped.
     pub fn dropping_line(&self) -> String {
         const MIB: u64 = 1 << 20;
-        let size = if self.min_free % MIB == 0 {
+        let size = if self.min_free.is_multiple_of(MIB) {
             format!("{} MiB", self.min_free / MIB)
         } else {
             format!("{} bytes", self.min_free)

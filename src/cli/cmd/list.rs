@@ -205,7 +205,7 @@ fn join(cells: &[String; 7], widths: &[usize; 7]) -> String {
         } else {
             let pad = widths[i] - cell.chars().count();
             line.push_str(cell);
-            line.extend(std::iter::repeat(' ').take(pad + 2));
+            line.extend(std::iter::repeat_n(' ', pad + 2));
         }
     }
     line.trim_end().to_string()

@@ -7,6 +7,7 @@ pub mod clean;
 pub mod events;
 pub mod list;
 pub mod logs;
+pub mod mcp;
 pub mod metrics;
 pub mod resume;
 pub mod status;

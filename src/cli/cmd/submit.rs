@@ -228,7 +228,7 @@ fn parse_umask(s: &str) -> Result<u32, String> {
 
 /// The calling process's umask: from /proc/self/status (umask(2) has no
 /// read-only form), else by setting and restoring it.
-fn own_umask() -> u32 {
+pub(crate) fn own_umask() -> u32 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let line = status.lines().find_map(|l| l.strip_prefix("Umask:"));
     if let Some(m) = line.and_then(|v| u32::from_str_radix(v.trim(), 8).ok()) {
@@ -299,7 +299,7 @@ pub async fn run(client: &Client, args: SubmitArgs, o: &mut Output<'_>) -> Resul
 /// The absolute working directory to send. It is resolved here, as the
 /// caller; a path that cannot be resolved is sent as is (made absolute) so
 /// the daemon reports the problem.
-fn resolve_cwd(given: Option<&str>) -> Result<String, CliError> {
+pub(crate) fn resolve_cwd(given: Option<&str>) -> Result<String, CliError> {
     let path = match given {
         Some(dir) => PathBuf::from(dir),
         None => std::env::current_dir().map_err(|e| {

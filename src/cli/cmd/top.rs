@@ -278,7 +278,7 @@ fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> Vec<String>
             out.push_str(cell);
             if i + 1 < N {
                 let pad = widths[i] - cell.chars().count() + 2;
-                out.extend(std::iter::repeat(' ').take(pad));
+                out.extend(std::iter::repeat_n(' ', pad));
             }
         }
         out.trim_end().to_string()

@@ -210,7 +210,7 @@ impl Progress {
                 changes.push(ProgressChange::Retrying(retry));
             }
             StreamLine::RateLimit(rl) => {
-                let changed = self.rate_limit.as_ref().map_or(true, |(old, _)| old != rl);
+                let changed = self.rate_limit.as_ref().is_none_or(|(old, _)| old != rl);
                 self.rate_limit = Some((rl.clone(), now_ms));
                 if changed {
                     changes.push(ProgressChange::RateLimit(rl.clone()));

@@ -187,7 +187,7 @@ impl AccountState {
     }
 
     pub(super) fn on_started(&mut self, p: &GovernorPolicy, task: TaskId, now: i64) {
-        let cooled = self.limited.as_ref().map_or(true, |c| c.until_ms <= now);
+        let cooled = self.limited.as_ref().is_none_or(|c| c.until_ms <= now);
         if self.unproven && cooled && self.live_probe(p, now).is_none() {
             self.probe = Some((task, now));
         }
@@ -253,7 +253,7 @@ impl AccountState {
         let old = self
             .limited
             .as_ref()
-            .map_or(true, |c| c.until_ms.saturating_add(p.backoff_cap_ms) <= now);
+            .is_none_or(|c| c.until_ms.saturating_add(p.backoff_cap_ms) <= now);
         old && self.retrying.is_empty() && self.probe.is_none()
     }
 }

@@ -67,9 +67,8 @@ impl Actor {
                     now_ms: now_ms(),
                 },
             )
-            .map_err(|e| {
+            .inspect_err(|_e| {
                 self.unhold(id);
-                e
             })?;
         info!(
             claudine_task_id = id,

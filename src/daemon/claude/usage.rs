@@ -63,7 +63,7 @@ pub fn view(
     name: impl Fn(Account) -> String,
     at: impl Fn(i64) -> String,
 ) -> UsageView {
-    let mine = |a: Account| shown.uid.map_or(true, |u| u == a);
+    let mine = |a: Account| shown.uid.is_none_or(|u| u == a);
     let records: Vec<&UsageRecord> = i.records.iter().filter(|r| mine(r.account)).collect();
     let rep = report(records.iter().copied(), i.now_ms, i.tz_offset_s);
     let row = |r: &crate::core::governor::ReportRow| UsageRow {

@@ -55,7 +55,7 @@ pub fn stream(
         let mut file = tokio::fs::File::from_std(std_file);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let finished = follow.as_mut().map_or(true, |f| f.seen().finished);
+            let finished = follow.as_mut().is_none_or(|f| f.seen().finished);
             loop {
                 let n = file.read(&mut buf).await.map_err(|e| context("read", &path, e))?;
                 if n == 0 {
