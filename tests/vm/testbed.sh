@@ -37,6 +37,12 @@
 #   TESTBED_ARTIFACTS host dir that receives /mnt/testbed/out/* from the guest
 #   TESTBED_CPU_MODEL qemu -cpu value (default: host for kvm, max for tcg)
 #   TESTBED_APPEND   extra kernel command line arguments
+#   TESTBED_REBOOTS  how many times the guest script may reboot the guest (default 0:
+#                    qemu -no-reboot, a reboot ends the run). With N > 0 a reboot
+#                    resets the guest inside the same qemu process, so the disk
+#                    (snapshot=on: qemu's temporary overlay) is kept, and
+#                    testbed-run runs the script again (TESTBED_BOOT=2, ...); a
+#                    boot past N+1 powers off at once.
 #
 # Host packages (Debian 12): qemu-system-x86 mmdebstrap e2fsprogs
 #   (scripts/setup-host.sh installs them; the build needs root: mmdebstrap
@@ -44,6 +50,8 @@
 #
 # The cached image is never modified: the root disk is attached with snapshot=on,
 # so each run starts from the same pristine state and runs can go in parallel.
+# The overlay lives as long as the qemu process: a guest reboot within a run
+# (TESTBED_REBOOTS) keeps what the guest wrote to its disk.
 set -euo pipefail
 
 CACHE=${TESTBED_CACHE:-/var/cache/claudine-testbed}
@@ -103,15 +111,27 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 testbed $T; then
     echo "testbed-run: cannot mount 9p share" >/dev/console
     systemctl poweroff --no-block; exit 1
 fi
+# The boots of this run, counted on the share: a guest script may reboot the
+# guest (the disk is kept) and then runs again, with TESTBED_BOOT=2, ...; the
+# kernel command line's testbed.reboots=N (the host's TESTBED_REBOOTS) allows
+# N reboots, one boot more is refused (no reboot loop).
+boot=$(( $(cat $T/boots 2>/dev/null || echo 0) + 1 ))
+echo $boot > $T/boots
+allowed=$(sed -n 's/.*testbed\.reboots=\([0-9][0-9]*\).*/\1/p' /proc/cmdline)
+if (( boot > ${allowed:-0} + 1 )); then
+    echo "testbed-run: boot $boot of a run that allows ${allowed:-0} reboot(s): powering off" >/dev/console
+    systemctl poweroff --force --force; exit 1
+fi
 # Wait until the boot transaction is done (our own unit is Type=exec, so this
 # does not wait for us). "degraded" is accepted and reported.
 state=$(timeout 120 systemctl is-system-running --wait 2>&1)
 echo "$state" > $T/system-state
 mkdir -p $T/out
 cd $T
-export HOME=/root TESTBED_OUT=$T/out PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-# stdin from /dev/null so that nothing ever waits for a terminal.
-bash $T/run.sh </dev/null >$T/stdout 2>$T/stderr
+export HOME=/root TESTBED_OUT=$T/out TESTBED_BOOT=$boot PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# stdin from /dev/null so that nothing ever waits for a terminal. Appended:
+# after a reboot the script's second run continues the same stdout.
+bash $T/run.sh </dev/null >>$T/stdout 2>>$T/stderr
 echo $? > $T/rc.tmp && mv $T/rc.tmp $T/rc
 sync
 # The root disk is a throw-away snapshot and results are already on the share:
@@ -218,9 +238,11 @@ build_image() {
     chmod 755 "$tmp"        # mktemp made it 0700; non-root users may run the image
     mv "$tmp" "$dir"
     trap - EXIT
-    # Drop images of older recipes (dirs named by a 16-hex-digit key).
+    # Drop images of other recipes (dirs named by a 16-hex-digit key) unused
+    # for a day: two branches with different recipes may share this cache
+    # (run_guest touches the image dir it boots).
     find "$CACHE" -mindepth 1 -maxdepth 1 -type d -regextype egrep -regex '.*/[0-9a-f]{16}' \
-        ! -path "$dir" -exec rm -rf {} +
+        ! -path "$dir" -mtime +0 -exec rm -rf {} +
     exec 9>&-
     log "image ready in $((SECONDS - t0))s: $dir ($(du -sh --apparent-size "$dir/rootfs.img" | cut -f1) apparent, $(du -sh "$dir/rootfs.img" | cut -f1) on disk)"
     echo "$dir"
@@ -234,6 +256,7 @@ run_guest() {
     command -v qemu-system-x86_64 >/dev/null \
         || die "qemu-system-x86_64 not found: run scripts/setup-host.sh (apt-get install qemu-system-x86)"
     img=$(build_image)
+    touch "$img" 2>/dev/null || true     # in use (see the clean-up in build_image)
     accel=${TESTBED_ACCEL:-auto}
     if [[ $accel == auto ]]; then
         # Hardware KVM only: this Firecracker VM's /dev/kvm is "PVM" (kvm_pvm module,
@@ -257,7 +280,14 @@ run_guest() {
     local f; for f in "$@"; do cp -r "$f" "$share/"; done
     chmod -R a+rwX "$share"
 
-    log "booting ($accel, ${ncpu} vCPU, ${TESTBED_MEM:-2048} MiB)..."
+    # No reboot allowed: a reboot (or a panic, panic=-1) ends qemu. Otherwise
+    # the guest resets within this qemu process (the disk overlay is kept)
+    # and testbed-run counts the boots against testbed.reboots.
+    local reboots=${TESTBED_REBOOTS:-0} noreboot=-no-reboot
+    [[ $reboots =~ ^[0-9]+$ ]] || die "TESTBED_REBOOTS must be a number"
+    ((reboots > 0)) && noreboot=
+
+    log "booting ($accel, ${ncpu} vCPU, ${TESTBED_MEM:-2048} MiB$( ((reboots > 0)) && echo ", up to $reboots reboot(s)"))..."
     t0=$(date +%s%N)
     # Stream the guest script's stdout (written over 9p as it runs) while the VM runs.
     local tail_pid=
@@ -270,9 +300,9 @@ run_guest() {
     timeout -k 10 "${TESTBED_TIMEOUT:-900}" \
     qemu-system-x86_64 \
         -machine pc,accel=$accel -cpu $cpu -smp "$ncpu" -m "${TESTBED_MEM:-2048}" \
-        -nodefaults -display none -monitor none -no-reboot \
+        -nodefaults -display none -monitor none $noreboot \
         -kernel "$img/vmlinuz" -initrd "$img/initrd.img" \
-        -append "root=/dev/vda rw console=ttyS0 panic=-1 quiet loglevel=3 systemd.unified_cgroup_hierarchy=1 systemd.show_status=error mitigations=off testbed.run=1 ${TESTBED_APPEND:-}" \
+        -append "root=/dev/vda rw console=ttyS0 panic=-1 quiet loglevel=3 systemd.unified_cgroup_hierarchy=1 systemd.show_status=error mitigations=off testbed.run=1 testbed.reboots=$reboots ${TESTBED_APPEND:-}" \
         -drive "file=$img/rootfs.img,format=raw,if=virtio,snapshot=on,cache=unsafe" \
         -virtfs "local,path=$share,mount_tag=testbed,security_model=none,id=testbed" \
         -device virtio-rng-pci \
@@ -284,7 +314,7 @@ run_guest() {
         sleep 1.2       # tail -F polls once a second: let it print the last lines
         kill "$tail_pid" 2>/dev/null || true; wait "$tail_pid" 2>/dev/null || true
     fi
-    log "guest exited after $(( ($(date +%s%N) - t0) / 1000000 )) ms (qemu rc=$rc, system state: $(cat "$share/system-state" 2>/dev/null || echo '?'))"
+    log "guest exited after $(( ($(date +%s%N) - t0) / 1000000 )) ms (qemu rc=$rc, boots: $(cat "$share/boots" 2>/dev/null || echo 0), system state: $(cat "$share/system-state" 2>/dev/null || echo '?'))"
 
     [[ -z $tail_pid && -f $share/stdout ]] && cat "$share/stdout"
     [[ -f $share/stderr ]] && cat "$share/stderr" >&2

@@ -25,14 +25,20 @@ claude_procs_outside() {
     done
 }
 
+# claude_setup: the CLI, the fake API (started), alice's and bob's credentials.
 claude_setup() {
+    claude_install || return 1
+    systemd-run --quiet --unit=fake-anthropic --property=Restart=no \
+        /usr/local/bin/fake_anthropic --port "$FAKE_PORT" --log "$FAKE_LOG" || return 1
+    poll 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_PORT"
+}
+
+# claude_install: the same without starting the fake API (an empty log).
+claude_install() {
     local u h
     install -m 755 /mnt/testbed/claude "$CLAUDE_BIN" || return 1
     install -m 755 /mnt/testbed/fake_anthropic /usr/local/bin/fake_anthropic || return 1
     : > "$FAKE_LOG"; chmod 644 "$FAKE_LOG"
-    systemd-run --quiet --unit=fake-anthropic --property=Restart=no \
-        /usr/local/bin/fake_anthropic --port "$FAKE_PORT" --log "$FAKE_LOG" || return 1
-    poll 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$FAKE_PORT" || return 1
     for u in alice bob; do
         h=$(home_of "$u")
         install -d -o "$u" -g "$u" -m 700 "$h/.config" "$h/.config/claudine" "$h/proj"

@@ -192,3 +192,56 @@ start_daemon() {
 scope_procs() { cat "/sys/fs/cgroup/claudine.slice/claudine-task-$1.scope/cgroup.procs" 2>/dev/null; }
 scope_active() { systemctl is-active -q "claudine-task-$1.scope"; }
 scope_gone() { ! scope_active "$1" && [[ ! -d /sys/fs/cgroup/claudine.slice/claudine-task-$1.scope ]]; }
+
+# ---------------------------------------------------------------- reboots
+# A section may reboot the guest in the middle of the suite (its disk is kept:
+# tests/vm/README.md). reboot_guest saves the counters and the variables it
+# names on the 9p share, writes the phase marker (the section's name) and
+# resets the machine; testbed-run runs the suite again after the boot, and
+# suite.sh, finding the marker, restores them (resume_suite), skips the
+# sections already run and calls the section again with RESUMED=1.
+PHASE_FILE=/mnt/testbed/phase
+SAVED_STATE=/mnt/testbed/suite-state.sh
+RESUMED=0
+REBOOT_MS=      # after a resume: host-clock ms from the reset to the suite running again
+
+# share_clock_ms: the host's clock, read through the share (the mtime of a file
+# just written on it): it runs across guest reboots, unlike the guest's own.
+share_clock_ms() { : > /mnt/testbed/.clock && stat -c %.3Y /mnt/testbed/.clock | tr -d .; }
+
+# reboot_guest SECTION VAR...: resets the machine at once (sysrq b: no process
+# is told, nothing is synced or unmounted, as in a crash). Never returns (a
+# FAIL line if the reset did not happen).
+reboot_guest() {
+    local s=$1; shift
+    {
+        declare -p PASSES FAILS FAILED SUITE_T0
+        local v; for v in "$@"; do declare -p "$v"; done
+    } | sed 's/^declare \(-[-a-zA-Z]*\)/declare -g \1/' > "$SAVED_STATE.tmp" && mv "$SAVED_STATE.tmp" "$SAVED_STATE" \
+        || { fail "cannot save the suite's state on the share"; return 1; }
+    echo "$s" > "$PHASE_FILE"
+    note "rebooting the guest (sysrq b) at t=$(elapsed)"
+    # No sync: the share is written through (9p without a cache); what the
+    # guest's disk holds is the section's business.
+    echo b > /proc/sysrq-trigger
+    sleep 60
+    fail "the guest did not reboot (sysrq b)"; rm -f "$PHASE_FILE"; return 1
+}
+
+# resume_suite: if the guest was rebooted by reboot_guest, restore the state and
+# print RESUME_AT (the section to call again); fails on a reboot nobody asked for.
+resume_suite() {
+    RESUME_AT=
+    if [[ -f $PHASE_FILE ]]; then
+        RESUME_AT=$(<"$PHASE_FILE")
+        # The marker was written just before the reset: its mtime is the host's clock then.
+        REBOOT_MS=$(( $(share_clock_ms) - $(stat -c %.3Y "$PHASE_FILE" | tr -d .) ))
+        rm -f "$PHASE_FILE"     # one resume per reboot
+        # shellcheck disable=SC1090
+        source "$SAVED_STATE" || { RESUME_AT=; fail "cannot read the saved state $SAVED_STATE"; return 1; }
+        section "resumed after the reboot (boot ${TESTBED_BOOT:-?}, $((REBOOT_MS / 1000)) s after the reset): back in section $RESUME_AT, $PASSES passed and $FAILS failed so far"
+    elif (( ${TESTBED_BOOT:-1} > 1 )); then
+        fail "the guest rebooted unexpectedly (boot $TESTBED_BOOT, no phase marker): stopping"
+        return 1
+    fi
+}

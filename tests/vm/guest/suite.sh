@@ -30,6 +30,8 @@ source ./suspend.sh
 source ./protect.sh
 # shellcheck source=worktree.sh
 source ./worktree.sh
+# shellcheck source=reboot.sh
+source ./reboot.sh
 [[ -f suite.env ]] && source ./suite.env
 exec 2>&1   # one stream, in order
 export LC_ALL=C.UTF-8 2>/dev/null || true
@@ -727,13 +729,23 @@ sec_remove() {
 }
 
 # ============================================================ main
-SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh limits events metrics monitor top autoscale fairshare claude suspend relaunch protect worktree restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped remove)
+SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh limits events metrics monitor top autoscale fairshare claude suspend relaunch protect worktree restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped reboot remove)
 if [[ -n ${SUITE_ONLY:-} ]]; then
     # shellcheck disable=SC2206
     SECTIONS=(install $SUITE_ONLY)
 fi
 TESTBED_OUT=${TESTBED_OUT:-/tmp}
+# After a reboot a section asked for (reboot_guest): the counters are back,
+# the sections before it are skipped and it is called again with RESUMED=1.
+if ! resume_suite; then summary; exit $(( FAILS > 125 ? 125 : FAILS )); fi
 for s in "${SECTIONS[@]}"; do
+    if [[ -n $RESUME_AT ]]; then
+        [[ $s == "$RESUME_AT" ]] || continue
+        RESUME_AT=; RESUMED=1
+        # The section checks itself how the daemon came back from the boot.
+        "sec_$s"; RESUMED=0
+        continue
+    fi
     if [[ $s != install && $s != remove ]] && ! daemon_answers; then
         # A section that left the daemon down (or a crash): try once to recover.
         start_daemon >/dev/null 2>&1
@@ -747,5 +759,6 @@ for s in "${SECTIONS[@]}"; do
     fi
     "sec_$s"
 done
+[[ -z $RESUME_AT ]] || fail "resumed after a reboot at section $RESUME_AT, which is not in SECTIONS"
 summary
 exit $(( FAILS > 125 ? 125 : FAILS ))
