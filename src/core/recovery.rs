@@ -7,6 +7,7 @@
 //! | record of attempt n | supervisor alive in scope | decision                          |
 //! |---------------------|---------------------------|-----------------------------------|
 //! | final               | any                       | finish with the recorded status   |
+//! | final, scope stopped, at start, no cancel | any | interrupted (a shutdown or reboot) |
 //! | started / none      | yes                       | adopt: watch the supervisor again |
 //! | started             | no                        | interrupted: it ran, status lost  |
 //! | none, Starting      | no                        | requeue: the command never ran    |
@@ -36,6 +37,9 @@ pub struct Evidence {
     /// (a host reboot, a crash). Only then is a task relaunched; a scope
     /// stopped from outside while the daemon watches ends the task.
     pub at_start: bool,
+    /// The final record says the supervisor was sent SIGTERM: the scope was
+    /// stopped (systemd does that to every scope at a shutdown or reboot).
+    pub stopped: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +80,16 @@ pub fn recover(t: &Task, ev: &Evidence) -> Recovery {
 fn decide(t: &Task, ev: &Evidence) -> Recovery {
     let attempt = t.active().map_or(t.attempts, |a| a.attempt);
     let unit = t.unit_name();
-    if ev.finished {
+    let cancelling = t.active().is_some_and(|a| a.cancel_requested.is_some());
+    if ev.finished && ev.stopped && ev.at_start && !cancelling {
+        // Not the command's own end: its scope was stopped under it while
+        // the daemon was down, as systemd does at a shutdown or reboot.
+        Recovery::Interrupted {
+            reason: format!(
+                "attempt {attempt} was stopped with {unit} while claudined was down (a shutdown or reboot)"
+            ),
+        }
+    } else if ev.finished {
         Recovery::Finish
     } else if ev.supervisor_alive {
         Recovery::Adopt
@@ -149,7 +162,37 @@ mod tests {
             supervisor_alive: alive,
             session_seen: false,
             at_start: true,
+            stopped: false,
         }
+    }
+
+    #[test]
+    fn a_run_stopped_with_its_scope_while_the_daemon_was_down_is_interrupted_or_relaunched() {
+        let stopped = Evidence {
+            stopped: true,
+            ..ev(true, true, false)
+        };
+        let t = task(TaskState::Running);
+        assert!(matches!(
+            recover(&t, &stopped),
+            Recovery::Interrupted { reason } if reason.contains("while claudined was down (a shutdown or reboot)")
+        ));
+        let mut r = t.clone();
+        r.restartable = true;
+        assert!(matches!(recover(&r, &stopped), Recovery::Relaunch { .. }));
+        // While the daemon watches, or when a cancel stopped it: its end.
+        let watching = Evidence {
+            at_start: false,
+            ..stopped
+        };
+        assert_eq!(recover(&r, &watching), Recovery::Finish);
+        let cancelling = t
+            .apply(&Transition::Cancel {
+                reason: "by alice".into(),
+                now_ms: 3,
+            })
+            .unwrap();
+        assert_eq!(recover(&cancelling, &stopped), Recovery::Finish);
     }
 
     #[test]

@@ -136,13 +136,18 @@ impl Actor {
         let attempt = task.active().map_or(task.attempts, |a| a.attempt);
         let record = record.filter(|r| r.attempt == attempt || r.attempt == 0);
         let finished = record.as_ref().is_some_and(ExitRecord::is_final);
+        let stopped = finished && record.as_ref().is_some_and(|r| r.stopped);
         let ev = Evidence {
             started: record.is_some(),
             finished,
             supervisor_alive,
             // Read only when a relaunch may follow (a lost run at start).
-            session_seen: at_start && !finished && !supervisor_alive && self.session_seen(task),
+            session_seen: at_start
+                && (!finished || stopped)
+                && !supervisor_alive
+                && self.session_seen(task),
             at_start,
+            stopped,
         };
         let decision = recover(task, &ev);
         let now = now_ms();

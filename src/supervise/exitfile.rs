@@ -233,6 +233,7 @@ mod tests {
                 ..OutputStats::default()
             }),
             claude: None,
+            stopped: false,
         }
     }
 

@@ -37,13 +37,31 @@ pub const EXIT_INVALID: i32 = 2;
 pub const EXIT_NO_RECORD: i32 = 1;
 
 /// Signals the supervisor survives after `go`: stopping the scope kills the
-/// command, while the supervisor stays to record its end.
-const IGNORED: [Signal; 4] = [
-    Signal::SIGTERM,
-    Signal::SIGINT,
-    Signal::SIGHUP,
-    Signal::SIGPIPE,
-];
+/// command, while the supervisor stays to record its end. SIGTERM is
+/// caught rather than ignored: it means the scope itself was stopped (by
+/// systemd at a shutdown or reboot, or by someone), which the exit record
+/// says, so that a task lost to a reboot is told from one that failed.
+const IGNORED: [Signal; 3] = [Signal::SIGINT, Signal::SIGHUP, Signal::SIGPIPE];
+
+/// Set by the SIGTERM handler.
+static STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_sigterm(_: libc::c_int) {
+    STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Catch SIGTERM (restarting interrupted system calls where the kernel can;
+/// the relay's poll loop and the waits retry EINTR themselves).
+fn catch_sigterm() -> nix::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigSet};
+    let action = SigAction::new(
+        SigHandler::Handler(on_sigterm),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    unsafe { sigaction(Signal::SIGTERM, &action) }.map(|_| ())
+}
 
 /// Runs the supervisor with `args` (argv, program name first) on the
 /// process's stdin/stderr; returns the exit status.
@@ -74,6 +92,9 @@ pub fn main(args: &[OsString]) -> i32 {
         if let Err(e) = unsafe { signal(sig, SigHandler::SigIgn) } {
             eprintln!("claudine-supervise: task {task_id}: cannot ignore {sig}: {e}");
         }
+    }
+    if let Err(e) = catch_sigterm() {
+        eprintln!("claudine-supervise: task {task_id}: cannot catch SIGTERM: {e}");
     }
     let mut logs = Logs::standard();
     if !combined_log {
@@ -109,6 +130,7 @@ fn attempt(spec: &LaunchSpec, logs: &mut Logs, oom_protected: bool) -> i32 {
         usage: None,
         output: None,
         claude: None,
+        stopped: false,
     };
     match write_exit_record(&spec.exit_path, &record) {
         Ok(()) => {
@@ -294,6 +316,7 @@ fn run(spec: &LaunchSpec, record: &mut ExitRecord, logs: &mut Logs, oom_protecte
         logs.diag(&format!("warning: final usage: {problem}"));
     }
     record.usage = Some(usage);
+    record.stopped = STOPPED.load(std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Makes sure fd 3, the combined log, is open: if the daemon did not pass

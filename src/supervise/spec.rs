@@ -157,6 +157,10 @@ pub struct ExitRecord {
     /// What a Claude Code run's stream showed, to its last line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claude: Option<crate::core::claude_stream::Progress>,
+    /// The supervisor was sent SIGTERM while the command ran: its scope was
+    /// stopped (by systemd at a shutdown or reboot, or from outside).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 impl ExitRecord {

@@ -6,8 +6,8 @@
 //! signal that names the returned job or the unit.
 
 use super::{
-    BoxFuture, ScopeProperties, ScopeSpec, Scopes, SystemdError, UnitStatus, GONE_TIMEOUT,
-    JOB_TIMEOUT, SLICE, STOP_TIMEOUT,
+    BoxFuture, ScopeProperties, ScopeSpec, Scopes, SystemdError, UnitStatus, DAEMON_UNIT,
+    GONE_TIMEOUT, JOB_TIMEOUT, SLICE, STOP_TIMEOUT,
 };
 use futures_util::StreamExt;
 use zbus::zvariant::{OwnedObjectPath, Value};
@@ -136,6 +136,11 @@ impl Systemd {
             ("CPUAccounting", Value::from(true)),
             ("TasksAccounting", Value::from(true)),
             ("CollectMode", Value::from("inactive-or-failed")),
+            // At a shutdown claudined stops before the task scopes: it does
+            // not see them stopped, and its next start tells a run lost to
+            // the shutdown (the supervisor's record says its scope was
+            // stopped) from a command's own end.
+            ("Before", Value::from(vec![DAEMON_UNIT])),
             (
                 "TimeoutStopUSec",
                 Value::from(STOP_TIMEOUT.as_micros() as u64),

@@ -18,6 +18,8 @@ pub const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long [`Scopes::stop_and_wait_gone`] waits for a unit to be unloaded.
 pub const GONE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const SLICE: &str = "claudine.slice";
+/// The daemon's own unit (task scopes are ordered before it: it stops first).
+pub const DAEMON_UNIT: &str = "claudine.service";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SystemdError {

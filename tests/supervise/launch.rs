@@ -197,6 +197,19 @@ fn supervisor_survives_sigterm_and_records_the_commands_death() {
     assert_eq!(record.pid, Some(pid as u32));
     assert_eq!(record.signal, Some(15));
     assert_eq!(record.exit_code, None);
+    // The record says the scope was stopped under the command.
+    assert!(record.stopped);
+}
+
+#[test]
+fn a_command_that_ends_by_itself_is_not_recorded_as_stopped() {
+    let run = Run::new(&["sh", "-c", "kill -TERM $$"]);
+    let (child, stdin) = run.start(&[&run.spec_line(), GO_LINE]);
+    wait(child);
+    drop(stdin);
+    let record = run.record().unwrap();
+    assert_eq!(record.signal, Some(15));
+    assert!(!record.stopped);
 }
 
 #[test]

@@ -99,7 +99,7 @@ if [[ $mode == bench ]]; then export TESTBED_TIMEOUT=${TESTBED_TIMEOUT:-3600} TE
 else export TESTBED_TIMEOUT=${TESTBED_TIMEOUT:-3000}; fi   # the reboot section adds a boot (2-4 min under a loaded TCG host)
 # The suite's reboot section reboots the guest once (its disk kept; the suite
 # resumes after the boot): tests/vm/README.md.
-if [[ $mode == suite ]]; then export TESTBED_REBOOTS=${TESTBED_REBOOTS:-1}; fi
+if [[ $mode == suite ]]; then export TESTBED_REBOOTS=${TESTBED_REBOOTS:-2}; fi
 rm -rf "$TESTBED_ARTIFACTS"
 say "booting the test VM: $mode with $name (artifacts: $TESTBED_ARTIFACTS)"
 t0=$SECONDS

@@ -151,8 +151,9 @@ Type=exec
 ExecStart=/usr/local/sbin/testbed-run
 StandardOutput=journal+console
 StandardError=journal+console
-# If the runner dies or hangs, still power off (host also has a timeout).
-ExecStopPost=-/bin/systemctl poweroff --no-block
+# If the runner dies or hangs, still power off (host also has a timeout) -
+# unless the machine is already going down (an orderly reboot the script asked for).
+ExecStopPost=-/bin/sh -c 'systemctl is-system-running | grep -qx stopping || systemctl poweroff --no-block'
 
 [Install]
 WantedBy=multi-user.target

@@ -118,6 +118,7 @@ mod tests {
             usage: None,
             output: None,
             claude: Some(p),
+            stopped: false,
         }
     }
 

@@ -210,8 +210,9 @@ REBOOT_MS=      # after a resume: host-clock ms from the reset to the suite runn
 share_clock_ms() { : > /mnt/testbed/.clock && stat -c %.3Y /mnt/testbed/.clock | tr -d .; }
 
 # reboot_guest SECTION VAR...: resets the machine at once (sysrq b: no process
-# is told, nothing is synced or unmounted, as in a crash). Never returns (a
-# FAIL line if the reset did not happen).
+# is told, nothing is synced or unmounted, as in a crash), or with
+# REBOOT_HOW=orderly reboots it as `systemctl reboot` does. Never returns (a
+# FAIL line if the reboot did not happen).
 reboot_guest() {
     local s=$1; shift
     {
@@ -220,6 +221,14 @@ reboot_guest() {
     } | sed 's/^declare \(-[-a-zA-Z]*\)/declare -g \1/' > "$SAVED_STATE.tmp" && mv "$SAVED_STATE.tmp" "$SAVED_STATE" \
         || { fail "cannot save the suite's state on the share"; return 1; }
     echo "$s" > "$PHASE_FILE"
+    if [[ ${REBOOT_HOW:-crash} == orderly ]]; then
+        # An orderly reboot: systemd stops every unit (the task scopes too)
+        # first, as `reboot` on a real host does.
+        note "rebooting the guest (systemctl reboot) at t=$(elapsed)"
+        systemctl reboot
+        sleep 300
+        fail "the guest did not reboot (systemctl reboot)"; rm -f "$PHASE_FILE"; return 1
+    fi
     note "rebooting the guest (sysrq b) at t=$(elapsed)"
     # No sync: the share is written through (9p without a cache); what the
     # guest's disk holds is the section's business.

@@ -171,3 +171,41 @@ reboot_after() {
     write_config
     check "restart with the default configuration" restart_daemon
 }
+
+# --- an orderly reboot: systemd stops the task scopes (after claudined: they
+# are ordered before it), the supervisors record that their scope was stopped.
+SD_H=; SD_RS=; SD_PL=; SD_BOOT_ID=
+
+sec_shutdown() {
+    if [[ $RESUMED == 1 ]]; then shutdown_after; return; fi
+    begin "shutdown: an orderly reboot (systemctl reboot) with a --restartable command and a plain one running"
+    write_config 'max_running = 3'
+    check "restart with max_running = 3" restart_daemon
+    SD_H=$(home_of alice)/shutdown
+    rm -rf "$SD_H"; install -d -o alice -g alice "$SD_H"
+    SD_RS=$(submit alice --restartable -- sh -c "echo run >> $SD_H/rs-runs; while [ ! -e $SD_H/done ]; do sleep 1; done")
+    SD_PL=$(submit alice -- sh -c "echo run >> $SD_H/pl-runs; while [ ! -e $SD_H/done ]; do sleep 1; done")
+    wait_until 60 "a --restartable command ($SD_RS) and a plain one ($SD_PL) run" \
+        bash -c "[[ -s $SD_H/rs-runs && -s $SD_H/pl-runs ]]"
+    check "their scopes are ordered before claudine.service (claudined stops first at a shutdown)" \
+        bash -c "systemctl show -P Before claudine-task-$SD_RS.scope | grep -qw claudine.service"
+    SD_BOOT_ID=$(cat /proc/sys/kernel/random/boot_id)
+    REBOOT_HOW=orderly reboot_guest shutdown SD_H SD_RS SD_PL SD_BOOT_ID
+}
+
+shutdown_after() {
+    begin "shutdown, after the boot: the --restartable command relaunched, the plain one interrupted (not failed by the shutdown's SIGTERM)"
+    check "the guest really rebooted (a new boot id)" test "$(cat /proc/sys/kernel/random/boot_id)" != "$SD_BOOT_ID"
+    check "claudined came up by itself at boot and answers" daemon_answers
+    wait_until 60 "the --restartable command $SD_RS is relaunched at boot: attempt 2 runs" rb_is "$SD_RS" "running 2"
+    check_match "... saying why" "stopped with claudine-task-$SD_RS\\.scope while claudined was down \\(a shutdown or reboot\\).*relaunched" \
+        "$(task_json "$SD_RS" | jq -r '.attempt_history[0].reason // empty')"
+    wait_until 30 "the plain command $SD_PL is interrupted, not failed" is_state "$SD_PL" interrupted
+    check_match "... with the reason" "stopped with claudine-task-$SD_PL\\.scope while claudined was down \\(a shutdown or reboot\\)" \
+        "$(field "$SD_PL" reason)"
+    check_eq "... it did not run again by itself" run "$(xargs < "$SD_H/pl-runs")"
+    touch "$SD_H/done"
+    wait_until 60 "the relaunched command succeeds: attempt 2" rb_is "$SD_RS" "succeeded 2"
+    write_config
+    check "restart with the default configuration" restart_daemon
+}

@@ -729,7 +729,7 @@ sec_remove() {
 }
 
 # ============================================================ main
-SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh limits events metrics monitor top autoscale fairshare claude suspend relaunch protect worktree restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped reboot remove)
+SECTIONS=(install basic scope env isolation separation badinput journal cancel_tree config priority fresh limits events metrics monitor top autoscale fairshare claude suspend relaunch protect worktree restart faults quota flood vanish leftover watchdog secrets diskfull upgrade dbfaults stopped reboot shutdown remove)
 if [[ -n ${SUITE_ONLY:-} ]]; then
     # shellcheck disable=SC2206
     SECTIONS=(install $SUITE_ONLY)
