@@ -1172,6 +1172,8 @@ mod top;
 
 #[path = "daemon/mcp.rs"]
 mod mcp;
+#[path = "daemon/suspend.rs"]
+mod suspend;
 #[path = "daemon/usage.rs"]
 mod usage;
 #[path = "daemon/worktree.rs"]
